@@ -1,0 +1,172 @@
+//! One instrumented call: the span, its context, and how the rewritten body reaches them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, ContextGuard, KeyValue};
+
+use crate::site::Site;
+
+/// What observation code injected at `return`, `?` and the tail expression records into.
+pub trait Record {
+    /// The context holding this call's span, when the call makes one.
+    fn context(&self) -> Option<&Context>;
+
+    /// Marks the call failed: status ERROR with `message`, plus an `exception` event.
+    fn record_error(&self, message: &str, type_name: &'static str) {
+        if let Some(cx) = self.context() {
+            let span = cx.span();
+            if span.is_recording() {
+                span.add_event(
+                    "exception",
+                    vec![
+                        KeyValue::new("exception.type", type_name),
+                        KeyValue::new("exception.message", message.to_string()),
+                    ],
+                );
+                span.set_status(Status::error(message.to_string()));
+            }
+        }
+    }
+}
+
+fn start_span(site: &'static Site) -> Option<Context> {
+    let sdk = crate::sdk::get()?;
+    let parent = Context::current();
+    let span = sdk
+        .tracer
+        .span_builder(site.name)
+        .with_kind(SpanKind::Internal)
+        .with_attributes([
+            KeyValue::new("code.function.name", site.function),
+            KeyValue::new("code.file.path", site.file),
+            KeyValue::new("code.line.number", i64::from(site.line)),
+        ])
+        .start_with_context(&sdk.tracer, &parent);
+    Some(parent.with_span(span))
+}
+
+fn end_span(cx: &Context) {
+    let span = cx.span();
+    if std::thread::panicking() {
+        let message = crate::sdk::take_panic_message().unwrap_or_else(|| "panic".to_string());
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", "panic"),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        );
+        span.set_status(Status::error(message));
+    }
+    span.end();
+}
+
+/// A synchronous call: the span is current on this thread until the guard drops.
+pub struct SyncCall {
+    // Field order matters: the context guard detaches before the span ends.
+    attached: Option<ContextGuard>,
+    cx: Option<Context>,
+}
+
+/// Starts the span of a synchronous call and makes it current.
+#[inline(always)]
+pub fn enter(site: &'static Site) -> SyncCall {
+    if site.is_on() {
+        enter_slow(site)
+    } else {
+        SyncCall { attached: None, cx: None }
+    }
+}
+
+#[inline(never)]
+fn enter_slow(site: &'static Site) -> SyncCall {
+    match start_span(site) {
+        Some(cx) => SyncCall { attached: Some(cx.clone().attach()), cx: Some(cx) },
+        None => SyncCall { attached: None, cx: None },
+    }
+}
+
+impl Record for SyncCall {
+    #[inline]
+    fn context(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+}
+
+impl Drop for SyncCall {
+    #[inline]
+    fn drop(&mut self) {
+        drop(self.attached.take());
+        if let Some(cx) = self.cx.take() {
+            end_span(&cx);
+        }
+    }
+}
+
+/// An `async fn` call: the span lives as long as the call's future and is made current
+/// on every poll by [`Instrumented`]. Unlike [`SyncCall`] it is `Send`.
+pub struct AsyncCall {
+    cx: Option<Context>,
+}
+
+/// Starts the span of an `async fn` call (on its first poll) without making it current.
+#[inline(always)]
+pub fn start_async(site: &'static Site) -> AsyncCall {
+    if site.is_on() {
+        AsyncCall { cx: start_span(site) }
+    } else {
+        AsyncCall { cx: None }
+    }
+}
+
+impl AsyncCall {
+    /// Wraps the body's future so the span is the current context whenever it runs.
+    #[inline]
+    pub fn instrument<F: Future>(&self, fut: F) -> Instrumented<F> {
+        Instrumented { fut, cx: self.cx.clone() }
+    }
+}
+
+impl Record for AsyncCall {
+    #[inline]
+    fn context(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+}
+
+impl Drop for AsyncCall {
+    fn drop(&mut self) {
+        if let Some(cx) = self.cx.take() {
+            end_span(&cx);
+        }
+    }
+}
+
+/// A future that attaches a context on every poll, so spans started after an `.await`
+/// (possibly on another thread) nest under the right parent.
+pub struct Instrumented<F> {
+    fut: F,
+    cx: Option<Context>,
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of `self`, and
+        // `Instrumented` has no Drop impl and is not Unpin unless `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        match &this.cx {
+            Some(cx) => {
+                let _guard = cx.clone().attach();
+                fut.poll(task)
+            }
+            None => fut.poll(task),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! instgo-runtime: what code rewritten by `cargo instrument` calls into.
+//!
+//! The tool links this crate into every crate it rewrites (`--extern instgo_runtime=...`);
+//! applications never depend on it in their `Cargo.toml`. Its job:
+//!
+//! * give injected code a span per instrumented call that costs one relaxed atomic load
+//!   when the call site's rule is switched off ([`__private::Site`]);
+//! * keep the OpenTelemetry context right across `.await` ([`__private::Instrumented`]);
+//! * start the OpenTelemetry SDK by itself from the standard `OTEL_*` variables, export
+//!   on its own threads, and flush with a bounded timeout when the process exits;
+//! * let rules and the sampling ratio be switched while the program runs ([`control`]);
+//! * propagate context across processes through closures over header getters and setters
+//!   ([`propagation`]), so hook code in any framework crate can use it without sharing a
+//!   type with this crate.
+//!
+//! It never writes to stdout, never panics into the application and never blocks the
+//! application's threads on export.
+
+mod call;
+pub mod control;
+mod diag;
+mod glob;
+mod observe;
+pub mod propagation;
+mod resource;
+mod sampler;
+mod sdk;
+mod site;
+mod sink;
+mod transport;
+
+/// The API that rewritten code uses. Not for people: its shape follows the rewriter.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::{enter, start_async, AsyncCall, Instrumented, Record, SyncCall};
+    pub use crate::observe::{Observe, ObserveAny, ObserveErrDebug, ObserveErrDisplay};
+    pub use crate::site::Site;
+
+    /// Called first thing in an instrumented binary's `main`: starts the SDK before user
+    /// code runs so that the first request is not the one paying for it.
+    pub fn start() {
+        let _ = crate::sdk::get();
+    }
+}

@@ -1,0 +1,165 @@
+//! Starting the OpenTelemetry SDK from the environment, and flushing it at exit.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanExporter};
+
+use crate::diag::{self, debug, warning};
+
+pub(crate) struct Sdk {
+    pub(crate) tracer: SdkTracer,
+    provider: SdkTracerProvider,
+    exit_timeout: Duration,
+}
+
+static SDK: OnceLock<Option<Sdk>> = OnceLock::new();
+
+/// The SDK, started on first use; `None` when telemetry is switched off.
+#[inline]
+pub(crate) fn get() -> Option<&'static Sdk> {
+    SDK.get_or_init(init).as_ref()
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A per-signal variable, else its general form (`OTEL_EXPORTER_OTLP_TRACES_X`, then `..._X`).
+fn otlp_env(suffix: &str) -> Option<String> {
+    env(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}")).or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+}
+
+fn init() -> Option<Sdk> {
+    if env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        debug!("OTEL_SDK_DISABLED=true: no telemetry");
+        return None;
+    }
+    match sampler_config() {
+        Ok(c) => crate::sampler::configure(c),
+        Err(e) => warning!("{e}; using parentbased_always_on"),
+    }
+    let timeout = otlp_env("TIMEOUT")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(10));
+    let exporter = env("OTEL_TRACES_EXPORTER").unwrap_or_else(|| "otlp".into());
+    let provider = match exporter.trim() {
+        "none" => {
+            debug!("OTEL_TRACES_EXPORTER=none: no spans");
+            return None;
+        }
+        "console" => provider(crate::sink::ConsoleExporter),
+        "otlp" => provider(otlp_exporter(timeout)?),
+        other => {
+            warning!("OTEL_TRACES_EXPORTER={other:?} is not supported (otlp, console, none): using otlp");
+            provider(otlp_exporter(timeout)?)
+        }
+    };
+    let scope = InstrumentationScope::builder("instgo")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    let tracer = provider.tracer_with_scope(scope);
+    install_panic_hook();
+    // SAFETY: `at_exit` is a plain `extern "C" fn` with no arguments, as atexit requires.
+    unsafe {
+        libc::atexit(at_exit);
+    }
+    Some(Sdk { tracer, provider, exit_timeout: timeout.min(Duration::from_secs(5)) })
+}
+
+fn sampler_config() -> Result<crate::sampler::SamplerConfig, String> {
+    crate::sampler::parse(env("OTEL_TRACES_SAMPLER").as_deref(), env("OTEL_TRACES_SAMPLER_ARG").as_deref())
+}
+
+fn provider<E: SpanExporter + 'static>(exporter: E) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(crate::sampler::Switchable)
+        .with_resource(crate::resource::detect())
+        .build()
+}
+
+fn otlp_exporter(timeout: Duration) -> Option<opentelemetry_otlp::SpanExporter> {
+    let protocol = match otlp_env("PROTOCOL").as_deref().map(str::trim) {
+        None | Some("http/protobuf") => Protocol::HttpBinary,
+        Some("http/json") => Protocol::HttpJson,
+        Some(other) => {
+            warning!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported by this runtime yet \
+                 (http/protobuf, http/json): using http/protobuf"
+            );
+            Protocol::HttpBinary
+        }
+    };
+    let built = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .with_timeout(timeout)
+        .with_http_client(crate::transport::StdHttpClient::new(timeout))
+        .build();
+    match built {
+        Ok(e) => Some(e),
+        Err(e) => {
+            warning!("cannot set up the OTLP span exporter: {e}; no spans will be exported");
+            None
+        }
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The message of the panic unwinding this thread, if our hook saw it.
+pub(crate) fn take_panic_message() -> Option<String> {
+    LAST_PANIC.try_with(|p| p.borrow_mut().take()).ok().flatten()
+}
+
+/// Remembers each panic's message for the spans it unwinds through, then runs the hook
+/// that was there before, so what the user sees is unchanged.
+fn install_panic_hook() {
+    if std::thread::panicking() {
+        return; // set_hook would panic while panicking
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(msg));
+        previous(info);
+    }));
+}
+
+/// Exports what is buffered, waiting at most `timeout`; `true` when it finished.
+pub(crate) fn flush(timeout: Duration) -> bool {
+    let Some(Some(sdk)) = SDK.get() else {
+        return true;
+    };
+    let provider = sdk.provider.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Flush on a thread of our own: the exporter may hang on a server that never answers,
+    // and the caller (often the process exiting) must not wait longer than `timeout`.
+    let spawned = std::thread::Builder::new().name("instgo-flush".into()).spawn(move || {
+        let _ = provider.force_flush();
+        let _ = tx.send(());
+    });
+    spawned.is_ok() && rx.recv_timeout(timeout).is_ok()
+}
+
+extern "C" fn at_exit() {
+    // Runs on normal return from main and on std::process::exit alike.
+    if let Some(Some(sdk)) = SDK.get() {
+        if !flush(sdk.exit_timeout) && diag::enabled(diag::Level::Warn) {
+            warning!("spans still buffered at exit were dropped after {:?}", sdk.exit_timeout);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Instrumentation sites: one static per rewritten function.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+const UNREGISTERED: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
+
+/// What the rewriter knows about one instrumented function, stored in a `static` inside it.
+///
+/// The state byte is the only thing the hot path reads: a switched-off site costs one
+/// relaxed load and a branch. The first call registers the site so that run-time switches
+/// (environment, [`crate::control`], remote config) can reach it later.
+#[derive(Debug)]
+pub struct Site {
+    /// Name of the rule that instrumented this function.
+    pub rule: &'static str,
+    /// Span name.
+    pub name: &'static str,
+    /// Full path of the function, crate name first (`code.function.name`).
+    pub function: &'static str,
+    /// Source file as the user's build names it (`code.file.path`).
+    pub file: &'static str,
+    /// Line of the `fn` (`code.line.number`).
+    pub line: u32,
+    state: AtomicU8,
+}
+
+static REGISTRY: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
+
+impl Site {
+    #[allow(missing_docs)]
+    pub const fn new(
+        rule: &'static str,
+        name: &'static str,
+        function: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Site {
+        Site { rule, name, function, file, line, state: AtomicU8::new(UNREGISTERED) }
+    }
+
+    /// Whether calls through this site make spans now.
+    #[inline(always)]
+    pub fn is_on(&'static self) -> bool {
+        match self.state.load(Ordering::Relaxed) {
+            ON => true,
+            OFF => false,
+            _ => self.register(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> bool {
+        // Start the SDK outside the registry lock: it may take a while and must not hold
+        // up other threads registering their sites.
+        let active = crate::sdk::get().is_some();
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        if self.state.load(Ordering::Relaxed) == UNREGISTERED {
+            registry.push(self);
+        }
+        let on = active && crate::control::rule_enabled(self.rule);
+        self.state.store(if on { ON } else { OFF }, Ordering::Relaxed);
+        on
+    }
+}
+
+/// Recomputes every registered site after the switches changed.
+pub(crate) fn refresh_all() {
+    let active = crate::sdk::get().is_some();
+    let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    for site in registry.iter() {
+        let on = active && crate::control::rule_enabled(site.rule);
+        site.state.store(if on { ON } else { OFF }, Ordering::Relaxed);
+    }
+}
+
+/// Rule names of the sites seen so far, for reports.
+pub(crate) fn registered_rules() -> Vec<&'static str> {
+    let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rules: Vec<&'static str> = registry.iter().map(|s| s.rule).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    rules
+}

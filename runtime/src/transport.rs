@@ -1,0 +1,252 @@
+//! A small blocking HTTP/1.1 client for OTLP/HTTP export.
+//!
+//! The exporters run on the SDK's own threads (batch span processor, periodic metric
+//! reader), so blocking I/O there never touches the application's threads or executor.
+//! Writing it on `std::net` keeps the runtime free of an async runtime and of any C code
+//! (two copies of a crate with C symbols, ours and the app's, would clash at link time).
+//! Plain `http://` only: the default destination is the bundled collector on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct StdHttpClient {
+    timeout: Duration,
+}
+
+impl StdHttpClient {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        StdHttpClient { timeout }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for StdHttpClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let result = send(&request, self.timeout);
+        report(&request, &result);
+        result
+    }
+}
+
+static EXPORT_FAILING: crate::diag::Once = crate::diag::Once::new();
+
+/// Says once that export fails (and once more after it recovered and failed again), so an
+/// absent collector costs one line on stderr, not one per batch.
+fn report(request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>) {
+    match result {
+        Ok(resp) if resp.status().is_success() => {
+            EXPORT_FAILING.reset();
+        }
+        Ok(resp) => EXPORT_FAILING.log(
+            crate::diag::Level::Warn,
+            format_args!(
+                "export to {} refused: HTTP {} {}",
+                request.uri(),
+                resp.status(),
+                String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)])
+            ),
+        ),
+        Err(e) => EXPORT_FAILING.log(
+            crate::diag::Level::Warn,
+            format_args!(
+                "cannot export to {}: {e} (telemetry is dropped until it is reachable; \
+                 start one with `cargo instrument collector` or set OTEL_EXPORTER_OTLP_ENDPOINT)",
+                request.uri()
+            ),
+        ),
+    }
+}
+
+fn send(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
+    let deadline = Instant::now() + timeout;
+    let uri = request.uri();
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "{uri}: only http:// endpoints are supported by the instgo runtime (send to a \
+             local collector, which can forward over TLS)"
+        )
+        .into());
+    }
+    let host = uri.host().ok_or_else(|| format!("{uri}: no host"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let addrs: Vec<_> = (host, port).to_socket_addrs()?.collect();
+    let mut last_err: Option<std::io::Error> = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let mut stream = match stream {
+        Some(s) => s,
+        None => {
+            return Err(last_err
+                .map(|e| e.into())
+                .unwrap_or_else(|| format!("{host}: no address").into()))
+        }
+    };
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(remaining(deadline)?))?;
+
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        request.method(),
+        path,
+        uri.authority().map(|a| a.as_str()).unwrap_or(host),
+        request.body().len()
+    );
+    for (name, value) in request.headers() {
+        if name == "host" || name == "content-length" || name == "connection" {
+            continue;
+        }
+        let value = value.to_str().map_err(|_| format!("header {name} is not visible ASCII"))?;
+        head.push_str(name.as_str());
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(request.body())?;
+    stream.flush()?;
+
+    stream.set_read_timeout(Some(remaining(deadline)?))?;
+    read_response(BufReader::new(stream), deadline)
+}
+
+fn remaining(deadline: Instant) -> Result<Duration, HttpError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err("timed out".into())
+    } else {
+        Ok(left)
+    }
+}
+
+fn read_response<R: BufRead>(mut r: R, deadline: Instant) -> Result<Response<Bytes>, HttpError> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let (version, status) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("not an HTTP/1 response: {:?}", line.trim_end()).into());
+    }
+    let status: u16 = status.parse().map_err(|_| format!("bad status line {:?}", line.trim_end()))?;
+    let mut builder = Response::builder().status(status);
+    let mut content_length: Option<usize> = None;
+    let mut chunked = false;
+    loop {
+        remaining(deadline)?;
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err("connection closed in the response headers".into());
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = l.split_once(':') {
+            let (name, value) = (name.trim(), value.trim());
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.parse().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.eq_ignore_ascii_case("chunked");
+            }
+            builder = builder.header(name, value);
+        }
+    }
+    let body = if chunked {
+        read_chunked(&mut r)?
+    } else if let Some(n) = content_length {
+        if n > MAX_RESPONSE_BYTES {
+            return Err(format!("response body of {n} bytes is too large").into());
+        }
+        let mut body = vec![0; n];
+        r.read_exact(&mut body)?;
+        body
+    } else {
+        let mut body = Vec::new();
+        r.take(MAX_RESPONSE_BYTES as u64 + 1).read_to_end(&mut body)?;
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Err("response body too large".into());
+        }
+        body
+    };
+    Ok(builder.body(Bytes::from(body))?)
+}
+
+fn read_chunked<R: BufRead>(r: &mut R) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line)?;
+        let size_text = line.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+        if size == 0 {
+            // Trailers end with an empty line.
+            loop {
+                line.clear();
+                if r.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        if body.len() + size > MAX_RESPONSE_BYTES {
+            return Err("response body too large".into());
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        r.read_exact(&mut body[start..])?;
+        line.clear();
+        r.read_line(&mut line)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<Response<Bytes>, HttpError> {
+        read_response(raw.as_bytes(), Instant::now() + Duration::from_secs(5))
+    }
+
+    #[test]
+    fn content_length_and_chunked_bodies() {
+        let r = parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(&r.body()[..], b"abc");
+        let r = parse("HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n")
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(&r.body()[..], b"abc");
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse("SSH-2.0-OpenSSH\r\n").is_err());
+        assert!(parse("HTTP/1.1 abc\r\n\r\n").is_err());
+        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn closed_port_fails_fast() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let req = Request::post(format!("http://{addr}/v1/traces")).body(Bytes::new()).unwrap();
+        assert!(send(&req, Duration::from_secs(2)).is_err());
+    }
+}
