@@ -32,13 +32,20 @@ pub trait Record {
     }
 }
 
+impl<T: Record> Record for &T {
+    #[inline]
+    fn context(&self) -> Option<&Context> {
+        (**self).context()
+    }
+}
+
 fn start_span(site: &'static Site) -> Option<Context> {
     let sdk = crate::sdk::get()?;
     let parent = Context::current();
     let span = sdk
         .tracer
         .span_builder(site.name)
-        .with_kind(SpanKind::Internal)
+        .with_kind(SpanKind::from(site.kind))
         .with_attributes([
             KeyValue::new("code.function.name", site.function),
             KeyValue::new("code.file.path", site.file),
@@ -77,15 +84,24 @@ pub fn enter(site: &'static Site) -> SyncCall {
     if site.is_on() {
         enter_slow(site)
     } else {
-        SyncCall { attached: None, cx: None }
+        SyncCall {
+            attached: None,
+            cx: None,
+        }
     }
 }
 
 #[inline(never)]
 fn enter_slow(site: &'static Site) -> SyncCall {
     match start_span(site) {
-        Some(cx) => SyncCall { attached: Some(cx.clone().attach()), cx: Some(cx) },
-        None => SyncCall { attached: None, cx: None },
+        Some(cx) => SyncCall {
+            attached: Some(cx.clone().attach()),
+            cx: Some(cx),
+        },
+        None => SyncCall {
+            attached: None,
+            cx: None,
+        },
     }
 }
 
@@ -116,7 +132,9 @@ pub struct AsyncCall {
 #[inline(always)]
 pub fn start_async(site: &'static Site) -> AsyncCall {
     if site.is_on() {
-        AsyncCall { cx: start_span(site) }
+        AsyncCall {
+            cx: start_span(site),
+        }
     } else {
         AsyncCall { cx: None }
     }
@@ -126,7 +144,10 @@ impl AsyncCall {
     /// Wraps the body's future so the span is the current context whenever it runs.
     #[inline]
     pub fn instrument<F: Future>(&self, fut: F) -> Instrumented<F> {
-        Instrumented { fut, cx: self.cx.clone() }
+        Instrumented {
+            fut,
+            cx: self.cx.clone(),
+        }
     }
 }
 

@@ -33,7 +33,9 @@ fn switches() -> &'static RwLock<Switches> {
     static SWITCHES: OnceLock<RwLock<Switches>> = OnceLock::new();
     SWITCHES.get_or_init(|| {
         RwLock::new(Switches {
-            enabled: std::env::var("INSTGO_ENABLED_RULES").ok().map(|v| split_list(&v)),
+            enabled: std::env::var("INSTGO_ENABLED_RULES")
+                .ok()
+                .map(|v| split_list(&v)),
             disabled: std::env::var("INSTGO_DISABLED_RULES")
                 .map(|v| split_list(&v))
                 .unwrap_or_default(),
@@ -42,11 +44,18 @@ fn switches() -> &'static RwLock<Switches> {
 }
 
 fn split_list(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 pub(crate) fn rule_enabled(rule: &str) -> bool {
-    switches().read().unwrap_or_else(|e| e.into_inner()).allows(rule)
+    switches()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .allows(rule)
 }
 
 /// Replaces the rule switches as a whole: `disabled` names or globs are off; when
@@ -104,10 +113,16 @@ mod tests {
 
     #[test]
     fn enabled_then_disabled() {
-        let s = Switches { enabled: None, disabled: vec!["reqwest*".into()] };
+        let s = Switches {
+            enabled: None,
+            disabled: vec!["reqwest*".into()],
+        };
         assert!(s.allows("axum"));
         assert!(!s.allows("reqwest-client"));
-        let s = Switches { enabled: Some(vec!["shapes-*".into()]), disabled: vec!["shapes-x".into()] };
+        let s = Switches {
+            enabled: Some(vec!["shapes-*".into()]),
+            disabled: vec!["shapes-x".into()],
+        };
         assert!(s.allows("shapes-all"));
         assert!(!s.allows("shapes-x"));
         assert!(!s.allows("axum"));

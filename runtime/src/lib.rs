@@ -25,8 +25,8 @@ pub mod propagation;
 mod resource;
 mod sampler;
 mod sdk;
-mod site;
 mod sink;
+mod site;
 mod transport;
 
 /// The API that rewritten code uses. Not for people: its shape follows the rewriter.
@@ -34,7 +34,7 @@ mod transport;
 pub mod __private {
     pub use crate::call::{enter, start_async, AsyncCall, Instrumented, Record, SyncCall};
     pub use crate::observe::{Observe, ObserveAny, ObserveErrDebug, ObserveErrDisplay};
-    pub use crate::site::Site;
+    pub use crate::site::{Kind, Site};
 
     /// Called first thing in an instrumented binary's `main`: starts the SDK before user
     /// code runs so that the first request is not the one paying for it.

@@ -50,7 +50,10 @@ impl Owned {
 
 impl Extractor for Owned {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|(k, _)| *k).collect()
@@ -61,7 +64,9 @@ impl Extractor for Owned {
 mod tests {
     use super::*;
     use opentelemetry::baggage::BaggageExt;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
     use opentelemetry::KeyValue;
     use std::collections::HashMap;
 
@@ -91,16 +96,30 @@ mod tests {
         let back = extract(&|k| headers.get(k).cloned());
         let span = back.span();
         let got = span.span_context();
-        assert_eq!(got.trace_id(), TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128));
+        assert_eq!(
+            got.trace_id(),
+            TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128)
+        );
         assert!(got.is_remote() && got.is_sampled());
-        assert_eq!(back.baggage().get("user").map(|v| v.as_str().to_string()), Some("alice".into()));
+        assert_eq!(
+            back.baggage().get("user").map(|v| v.as_str().to_string()),
+            Some("alice".into())
+        );
     }
 
     #[test]
     fn malformed_headers_are_ignored() {
-        for bad in ["garbage", "00-xyz-abc-01", "00-00000000000000000000000000000000-b7ad6b7169203331-01", ""] {
+        for bad in [
+            "garbage",
+            "00-xyz-abc-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "",
+        ] {
             let cx = extract(&|k| (k == "traceparent").then(|| bad.to_string()));
-            assert!(!cx.span().span_context().is_valid(), "{bad:?} gave a valid context");
+            assert!(
+                !cx.span().span_context().is_valid(),
+                "{bad:?} gave a valid context"
+            );
         }
     }
 }

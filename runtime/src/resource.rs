@@ -21,7 +21,10 @@ pub(crate) fn detect() -> Resource {
         KeyValue::new("telemetry.distro.version", env!("CARGO_PKG_VERSION")),
     ];
     if let Some(p) = &exe {
-        attrs.push(KeyValue::new("process.executable.path", p.to_string_lossy().into_owned()));
+        attrs.push(KeyValue::new(
+            "process.executable.path",
+            p.to_string_lossy().into_owned(),
+        ));
     }
     if let Some(h) = hostname() {
         attrs.push(KeyValue::new("host.name", h));
@@ -39,9 +42,14 @@ pub(crate) fn detect() -> Resource {
 
 fn service_name_configured() -> bool {
     let set = |v: &str| !v.trim().is_empty();
-    std::env::var("OTEL_SERVICE_NAME").map(|v| set(&v)).unwrap_or(false)
+    std::env::var("OTEL_SERVICE_NAME")
+        .map(|v| set(&v))
+        .unwrap_or(false)
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
-            .map(|v| v.split(',').any(|kv| kv.trim_start().starts_with("service.name=")))
+            .map(|v| {
+                v.split(',')
+                    .any(|kv| kv.trim_start().starts_with("service.name="))
+            })
             .unwrap_or(false)
 }
 
@@ -76,7 +84,9 @@ fn kubernetes() -> Vec<KeyValue> {
     if let Ok(pod) = std::env::var("HOSTNAME") {
         attrs.push(KeyValue::new("k8s.pod.name", pod));
     }
-    if let Ok(ns) = std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace") {
+    if let Ok(ns) =
+        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    {
         attrs.push(KeyValue::new("k8s.namespace.name", ns.trim().to_string()));
     }
     attrs
@@ -94,5 +104,9 @@ fn container_id() -> Option<String> {
     std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(from)
-        .or_else(|| std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(from))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .ok()
+                .and_then(from)
+        })
 }

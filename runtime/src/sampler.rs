@@ -25,7 +25,9 @@ pub(crate) fn parse(sampler: Option<&str>, arg: Option<&str>) -> Result<SamplerC
             None | Some("") => Ok(1.0),
             Some(a) => match a.parse::<f64>() {
                 Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-                _ => Err(format!("OTEL_TRACES_SAMPLER_ARG={a:?} is not a ratio between 0 and 1")),
+                _ => Err(format!(
+                    "OTEL_TRACES_SAMPLER_ARG={a:?} is not a ratio between 0 and 1"
+                )),
             },
         }
     };
@@ -38,7 +40,10 @@ pub(crate) fn parse(sampler: Option<&str>, arg: Option<&str>) -> Result<SamplerC
         Some("parentbased_traceidratio") => (ratio_arg()?, true),
         Some(other) => return Err(format!("OTEL_TRACES_SAMPLER={other:?} is not supported")),
     };
-    Ok(SamplerConfig { ratio, parent_based })
+    Ok(SamplerConfig {
+        ratio,
+        parent_based,
+    })
 }
 
 pub(crate) fn configure(c: SamplerConfig) {
@@ -47,7 +52,11 @@ pub(crate) fn configure(c: SamplerConfig) {
 }
 
 pub(crate) fn set_ratio(ratio: f64) {
-    let r = if ratio.is_nan() { 0.0 } else { ratio.clamp(0.0, 1.0) };
+    let r = if ratio.is_nan() {
+        0.0
+    } else {
+        ratio.clamp(0.0, 1.0)
+    };
     RATIO_BITS.store(r.to_bits(), Ordering::Relaxed);
 }
 
@@ -90,9 +99,15 @@ impl ShouldSample for Switchable {
             _ => ratio_samples(trace_id, ratio()),
         };
         SamplingResult {
-            decision: if sampled { SamplingDecision::RecordAndSample } else { SamplingDecision::Drop },
+            decision: if sampled {
+                SamplingDecision::RecordAndSample
+            } else {
+                SamplingDecision::Drop
+            },
             attributes: Vec::new(),
-            trace_state: parent.map(|sc| sc.trace_state().clone()).unwrap_or_else(TraceState::default),
+            trace_state: parent
+                .map(|sc| sc.trace_state().clone())
+                .unwrap_or_else(TraceState::default),
         }
     }
 }
@@ -103,14 +118,26 @@ mod tests {
 
     #[test]
     fn sampler_variables() {
-        assert_eq!(parse(None, None).unwrap(), SamplerConfig { ratio: 1.0, parent_based: true });
+        assert_eq!(
+            parse(None, None).unwrap(),
+            SamplerConfig {
+                ratio: 1.0,
+                parent_based: true
+            }
+        );
         assert_eq!(
             parse(Some("traceidratio"), Some("0.25")).unwrap(),
-            SamplerConfig { ratio: 0.25, parent_based: false }
+            SamplerConfig {
+                ratio: 0.25,
+                parent_based: false
+            }
         );
         assert_eq!(
             parse(Some("ParentBased_TraceIdRatio"), Some(" 0.5 ")).unwrap(),
-            SamplerConfig { ratio: 0.5, parent_based: true }
+            SamplerConfig {
+                ratio: 0.5,
+                parent_based: true
+            }
         );
         assert_eq!(parse(Some("always_off"), None).unwrap().ratio, 0.0);
         assert!(parse(Some("traceidratio"), Some("2")).is_err());

@@ -31,7 +31,8 @@ fn env(name: &str) -> Option<String> {
 
 /// A per-signal variable, else its general form (`OTEL_EXPORTER_OTLP_TRACES_X`, then `..._X`).
 fn otlp_env(suffix: &str) -> Option<String> {
-    env(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}")).or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+    env(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
+        .or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
 }
 
 fn init() -> Option<Sdk> {
@@ -56,7 +57,9 @@ fn init() -> Option<Sdk> {
         "console" => provider(crate::sink::ConsoleExporter),
         "otlp" => provider(otlp_exporter(timeout)?),
         other => {
-            warning!("OTEL_TRACES_EXPORTER={other:?} is not supported (otlp, console, none): using otlp");
+            warning!(
+                "OTEL_TRACES_EXPORTER={other:?} is not supported (otlp, console, none): using otlp"
+            );
             provider(otlp_exporter(timeout)?)
         }
     };
@@ -69,11 +72,18 @@ fn init() -> Option<Sdk> {
     unsafe {
         libc::atexit(at_exit);
     }
-    Some(Sdk { tracer, provider, exit_timeout: timeout.min(Duration::from_secs(5)) })
+    Some(Sdk {
+        tracer,
+        provider,
+        exit_timeout: timeout.min(Duration::from_secs(5)),
+    })
 }
 
 fn sampler_config() -> Result<crate::sampler::SamplerConfig, String> {
-    crate::sampler::parse(env("OTEL_TRACES_SAMPLER").as_deref(), env("OTEL_TRACES_SAMPLER_ARG").as_deref())
+    crate::sampler::parse(
+        env("OTEL_TRACES_SAMPLER").as_deref(),
+        env("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+    )
 }
 
 fn provider<E: SpanExporter + 'static>(exporter: E) -> SdkTracerProvider {
@@ -117,7 +127,10 @@ thread_local! {
 
 /// The message of the panic unwinding this thread, if our hook saw it.
 pub(crate) fn take_panic_message() -> Option<String> {
-    LAST_PANIC.try_with(|p| p.borrow_mut().take()).ok().flatten()
+    LAST_PANIC
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten()
 }
 
 /// Remembers each panic's message for the spans it unwinds through, then runs the hook
@@ -148,10 +161,12 @@ pub(crate) fn flush(timeout: Duration) -> bool {
     let (tx, rx) = std::sync::mpsc::channel();
     // Flush on a thread of our own: the exporter may hang on a server that never answers,
     // and the caller (often the process exiting) must not wait longer than `timeout`.
-    let spawned = std::thread::Builder::new().name("instgo-flush".into()).spawn(move || {
-        let _ = provider.force_flush();
-        let _ = tx.send(());
-    });
+    let spawned = std::thread::Builder::new()
+        .name("instgo-flush".into())
+        .spawn(move || {
+            let _ = provider.force_flush();
+            let _ = tx.send(());
+        });
     spawned.is_ok() && rx.recv_timeout(timeout).is_ok()
 }
 
@@ -159,7 +174,10 @@ extern "C" fn at_exit() {
     // Runs on normal return from main and on std::process::exit alike.
     if let Some(Some(sdk)) = SDK.get() {
         if !flush(sdk.exit_timeout) && diag::enabled(diag::Level::Warn) {
-            warning!("spans still buffered at exit were dropped after {:?}", sdk.exit_timeout);
+            warning!(
+                "spans still buffered at exit were dropped after {:?}",
+                sdk.exit_timeout
+            );
         }
     }
 }

@@ -15,7 +15,10 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 pub(crate) struct ConsoleExporter;
 
 impl SpanExporter for ConsoleExporter {
-    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let text = render(&batch);
         let _ = std::io::stderr().write_all(text.as_bytes());
         std::future::ready(Ok(()))
@@ -37,8 +40,11 @@ pub(crate) fn render(batch: &[SpanData]) -> String {
         let spans = &by_trace[&id];
         out.push_str(&format!("instgo: trace {id}\n"));
         let present: Vec<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
-        let mut roots: Vec<&SpanData> =
-            spans.iter().copied().filter(|s| !present.contains(&s.parent_span_id)).collect();
+        let mut roots: Vec<&SpanData> = spans
+            .iter()
+            .copied()
+            .filter(|s| !present.contains(&s.parent_span_id))
+            .collect();
         roots.sort_by_key(|s| s.start_time);
         for r in roots {
             tree(&mut out, spans, r, 1);
@@ -48,7 +54,10 @@ pub(crate) fn render(batch: &[SpanData]) -> String {
 }
 
 fn tree(out: &mut String, spans: &[&SpanData], span: &SpanData, depth: usize) {
-    let dur = span.end_time.duration_since(span.start_time).unwrap_or(Duration::ZERO);
+    let dur = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap_or(Duration::ZERO);
     let status = match &span.status {
         Status::Error { description } => format!("  ERROR: {description}"),
         _ => String::new(),

@@ -24,7 +24,33 @@ pub struct Site {
     pub file: &'static str,
     /// Line of the `fn` (`code.line.number`).
     pub line: u32,
+    /// Span kind.
+    pub kind: Kind,
     state: AtomicU8,
+}
+
+/// The span kind a rule asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Kind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl From<Kind> for opentelemetry::trace::SpanKind {
+    fn from(k: Kind) -> Self {
+        use opentelemetry::trace::SpanKind as K;
+        match k {
+            Kind::Internal => K::Internal,
+            Kind::Server => K::Server,
+            Kind::Client => K::Client,
+            Kind::Producer => K::Producer,
+            Kind::Consumer => K::Consumer,
+        }
+    }
 }
 
 static REGISTRY: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
@@ -37,8 +63,17 @@ impl Site {
         function: &'static str,
         file: &'static str,
         line: u32,
+        kind: Kind,
     ) -> Site {
-        Site { rule, name, function, file, line, state: AtomicU8::new(UNREGISTERED) }
+        Site {
+            rule,
+            name,
+            function,
+            file,
+            line,
+            kind,
+            state: AtomicU8::new(UNREGISTERED),
+        }
     }
 
     /// Whether calls through this site make spans now.
@@ -62,7 +97,8 @@ impl Site {
             registry.push(self);
         }
         let on = active && crate::control::rule_enabled(self.rule);
-        self.state.store(if on { ON } else { OFF }, Ordering::Relaxed);
+        self.state
+            .store(if on { ON } else { OFF }, Ordering::Relaxed);
         on
     }
 }
@@ -73,7 +109,8 @@ pub(crate) fn refresh_all() {
     let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     for site in registry.iter() {
         let on = active && crate::control::rule_enabled(site.rule);
-        site.state.store(if on { ON } else { OFF }, Ordering::Relaxed);
+        site.state
+            .store(if on { ON } else { OFF }, Ordering::Relaxed);
     }
 }
 

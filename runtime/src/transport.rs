@@ -110,7 +110,9 @@ fn send(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, 
         if name == "host" || name == "content-length" || name == "connection" {
             continue;
         }
-        let value = value.to_str().map_err(|_| format!("header {name} is not visible ASCII"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| format!("header {name} is not visible ASCII"))?;
         head.push_str(name.as_str());
         head.push_str(": ");
         head.push_str(value);
@@ -142,7 +144,9 @@ fn read_response<R: BufRead>(mut r: R, deadline: Instant) -> Result<Response<Byt
     if !version.starts_with("HTTP/1.") {
         return Err(format!("not an HTTP/1 response: {:?}", line.trim_end()).into());
     }
-    let status: u16 = status.parse().map_err(|_| format!("bad status line {:?}", line.trim_end()))?;
+    let status: u16 = status
+        .parse()
+        .map_err(|_| format!("bad status line {:?}", line.trim_end()))?;
     let mut builder = Response::builder().status(status);
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
@@ -177,7 +181,8 @@ fn read_response<R: BufRead>(mut r: R, deadline: Instant) -> Result<Response<Byt
         body
     } else {
         let mut body = Vec::new();
-        r.take(MAX_RESPONSE_BYTES as u64 + 1).read_to_end(&mut body)?;
+        r.take(MAX_RESPONSE_BYTES as u64 + 1)
+            .read_to_end(&mut body)?;
         if body.len() > MAX_RESPONSE_BYTES {
             return Err("response body too large".into());
         }
@@ -228,8 +233,10 @@ mod tests {
         let r = parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(&r.body()[..], b"abc");
-        let r = parse("HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n")
-            .unwrap();
+        let r = parse(
+            "HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(r.status(), 400);
         assert_eq!(&r.body()[..], b"abc");
     }
@@ -246,7 +253,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
-        let req = Request::post(format!("http://{addr}/v1/traces")).body(Bytes::new()).unwrap();
+        let req = Request::post(format!("http://{addr}/v1/traces"))
+            .body(Bytes::new())
+            .unwrap();
         assert!(send(&req, Duration::from_secs(2)).is_err());
     }
 }

@@ -1,0 +1,425 @@
+//! The cargo subcommand: `cargo instrument build|run|test|check|explain|expand [cargo args]`.
+//!
+//! It prepares rules and the runtime, then runs the real cargo with this same binary as
+//! `RUSTC_WRAPPER` and `<target-dir>/instrument` as the target directory.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::embedded;
+use crate::fingerprint;
+use crate::report::{CrateReport, RuleOutcome};
+use crate::rule::{self, RuleSet, Source};
+use crate::runtime_build::{self, Toolchain};
+use crate::wrapper::env;
+
+/// Our own options, taken out of the arguments before cargo sees them.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub rules_files: Vec<PathBuf>,
+    pub strict: bool,
+    pub cargo_args: Vec<String>,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options> {
+        let mut o = Options::default();
+        let mut i = 0;
+        while i < args.len() {
+            let a = &args[i];
+            if a == "--" {
+                o.cargo_args.extend(args[i..].iter().cloned());
+                break;
+            } else if a == "--rules" {
+                i += 1;
+                o.rules_files
+                    .push(PathBuf::from(args.get(i).context("--rules needs a file")?));
+            } else if let Some(f) = a.strip_prefix("--rules=") {
+                o.rules_files.push(PathBuf::from(f));
+            } else if a == "--strict" {
+                o.strict = true;
+            } else {
+                o.cargo_args.push(a.clone());
+            }
+            i += 1;
+        }
+        Ok(o)
+    }
+
+    /// The value of a cargo option (`--opt V` or `--opt=V`) before any `--`.
+    fn cargo_opt(&self, name: &str) -> Option<String> {
+        let mut it = self.cargo_args.iter().take_while(|a| *a != "--");
+        while let Some(a) = it.next() {
+            if a == name {
+                return it.next().cloned();
+            }
+            if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                return Some(v.to_string());
+            }
+        }
+        None
+    }
+
+    fn cargo_flag(&self, name: &str) -> bool {
+        self.cargo_args
+            .iter()
+            .take_while(|a| *a != "--")
+            .any(|a| a == name)
+    }
+}
+
+struct Workspace {
+    root: PathBuf,
+    target_dir: PathBuf,
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn workspace(o: &Options) -> Result<Workspace> {
+    let mut cmd = Command::new(cargo());
+    cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
+    if let Some(m) = o.cargo_opt("--manifest-path") {
+        cmd.args(["--manifest-path", &m]);
+    }
+    let out = cmd.output().context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading cargo metadata")?;
+    let root = PathBuf::from(v["workspace_root"].as_str().context("no workspace_root")?);
+    let target_dir = match o.cargo_opt("--target-dir") {
+        Some(t) => std::env::current_dir()?.join(t),
+        None => PathBuf::from(
+            v["target_directory"]
+                .as_str()
+                .context("no target_directory")?,
+        ),
+    };
+    Ok(Workspace { root, target_dir })
+}
+
+/// Built-ins, then the workspace's `rules.toml`, then every `--rules FILE`.
+pub fn load_rules(ws_root: &Path, extra: &[PathBuf]) -> Result<RuleSet> {
+    let mut texts: Vec<(PathBuf, String, bool)> = Vec::new();
+    for (name, text) in embedded::BUILTIN_RULES {
+        if name.ends_with(".toml") {
+            texts.push((
+                PathBuf::from(format!("builtin:{name}")),
+                text.to_string(),
+                true,
+            ));
+        }
+    }
+    let mut files: Vec<PathBuf> = rule::workspace_rules_file(ws_root).into_iter().collect();
+    files.extend(extra.iter().cloned());
+    for f in files {
+        let text = std::fs::read_to_string(&f)
+            .with_context(|| format!("reading rules file {}", f.display()))?;
+        texts.push((f, text, false));
+    }
+    let sources: Vec<Source<'_>> = texts
+        .iter()
+        .map(|(file, text, builtin)| Source {
+            file: file.clone(),
+            text,
+            builtin: *builtin,
+        })
+        .collect();
+    Ok(rule::compile(&sources)?)
+}
+
+const CARGO_COMMANDS: &[&str] = &["build", "run", "test", "check", "bench", "rustc", "doc"];
+
+pub fn main(args: Vec<String>) -> Result<ExitCode> {
+    let Some((cmd, rest)) = args.split_first() else {
+        print_help();
+        return Ok(ExitCode::from(2));
+    };
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => {
+            print_help();
+            Ok(ExitCode::SUCCESS)
+        }
+        "-V" | "--version" => {
+            println!("cargo-instrument {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        c if CARGO_COMMANDS.contains(&c) => {
+            let o = Options::parse(rest)?;
+            build(c, &o)
+        }
+        "explain" => {
+            let o = Options::parse(rest)?;
+            explain(&o)
+        }
+        "expand" => {
+            let o = Options::parse(rest)?;
+            crate::expand::run(&o)
+        }
+        other => bail!("unknown command `{other}`; see `cargo instrument --help`"),
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo instrument: build Rust programs with OpenTelemetry instrumentation injected at compile time
+
+USAGE:
+    cargo instrument <build|run|test|check> [--rules FILE]... [--strict] [cargo options] [-- program args]
+    cargo instrument explain [cargo build options]   where every rule matched, and why others did not
+    cargo instrument expand -p PACKAGE [cargo build options]   the rewritten source as a diff
+
+Rules: the built-in catalog, the workspace's rules.toml, and each --rules FILE (docs/rules.md).
+Artifacts go to <target-dir>/instrument; the project's files are never modified."
+    );
+}
+
+/// What `build` prepared, for `explain` and `expand` to read back.
+pub struct Prepared {
+    pub instrument_dir: PathBuf,
+    pub rules_fingerprint: String,
+    pub rules: RuleSet,
+}
+
+fn build(cmd: &str, o: &Options) -> Result<ExitCode> {
+    let (code, _) = build_with(cmd, o)?;
+    Ok(code)
+}
+
+pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
+    let ws = workspace(o)?;
+    // Rules first: a malformed file fails before anything builds.
+    let rules = load_rules(&ws.root, &o.rules_files)?;
+    for (pattern, origin) in &rules.unused_disables {
+        let msg = format!("{origin}: `disable = [\"{pattern}\"]` matches no built-in rule");
+        if o.strict {
+            bail!("{msg}");
+        }
+        eprintln!("instgo: warning: {msg}");
+    }
+    let instrument_dir = ws.target_dir.join("instrument");
+    std::fs::create_dir_all(&instrument_dir)?;
+    let cwd = std::env::current_dir()?;
+    let target = o
+        .cargo_opt("--target")
+        .or_else(|| std::env::var("CARGO_BUILD_TARGET").ok());
+    let tc = Toolchain::detect(&cwd, target)?;
+    let runtime = runtime_build::ensure(
+        &instrument_dir,
+        &cwd,
+        &tc,
+        o.cargo_flag("--offline") || o.cargo_flag("--frozen"),
+    )?;
+
+    let rules_json = serde_json::to_vec_pretty(&rules)?;
+    let rules_fingerprint = fingerprint::of(&[&rules_json]);
+    let rules_path = instrument_dir.join("rules.json");
+    if std::fs::read(&rules_path).ok().as_deref() != Some(&rules_json[..]) {
+        std::fs::write(&rules_path, &rules_json)?;
+    }
+    invalidate_changed(&instrument_dir, &rules, &runtime.key, o)?;
+
+    let self_exe = std::env::current_exe().context("locating cargo-instrument")?;
+    let mut c = Command::new(cargo());
+    c.arg(cmd);
+    let mut skip_next = false;
+    for a in &o.cargo_args {
+        // --target-dir is ours to set (the instrumented build lives under it).
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if a == "--target-dir" {
+            skip_next = true;
+            continue;
+        }
+        if a.starts_with("--target-dir=") {
+            continue;
+        }
+        c.arg(a);
+    }
+    if let Ok(prev) = std::env::var("RUSTC_WRAPPER") {
+        if !prev.is_empty() && Path::new(&prev) != self_exe {
+            c.env(env::CHAINED, prev);
+        }
+    }
+    c.env("RUSTC_WRAPPER", &self_exe)
+        .env("CARGO_TARGET_DIR", &instrument_dir)
+        .env(env::MODE, "1")
+        .env(env::RULES, &rules_path)
+        .env(env::RULES_FINGERPRINT, &rules_fingerprint)
+        .env(env::RUNTIME_RLIB, &runtime.rlib)
+        .env(env::RUNTIME_DEPS, &runtime.deps_dir)
+        .env(env::DIR, &instrument_dir);
+    if o.strict {
+        c.env(env::STRICT, "1");
+    }
+    let status = c.status().context("running cargo")?;
+    let code = match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(n) => ExitCode::from(u8::try_from(n).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    };
+    Ok((
+        code,
+        Prepared {
+            instrument_dir,
+            rules_fingerprint,
+            rules,
+        },
+    ))
+}
+
+/// Cargo knows nothing of rules, so when the rules for a crate change, its artifacts are
+/// cleaned here and cargo rebuilds it (and what depends on it). A new runtime build
+/// (toolchain, target, tool version) invalidates every instrumented artifact.
+fn invalidate_changed(
+    instrument_dir: &Path,
+    rules: &RuleSet,
+    runtime_key: &str,
+    o: &Options,
+) -> Result<()> {
+    let mut per_crate: BTreeMap<String, String> = BTreeMap::new();
+    for r in &rules.rules {
+        let entry = per_crate.entry(r.krate.clone()).or_default();
+        *entry = fingerprint::of(&[entry.as_bytes(), serde_json::to_string(r)?.as_bytes()]);
+    }
+    let state_path = instrument_dir.join("state.json");
+    let state = serde_json::json!({ "runtime": runtime_key, "crates": per_crate });
+    let previous: Option<serde_json::Value> = std::fs::read(&state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(previous) = previous else {
+        std::fs::write(&state_path, serde_json::to_vec_pretty(&state)?)?;
+        return Ok(());
+    };
+    if previous["runtime"] != state["runtime"] {
+        for entry in std::fs::read_dir(instrument_dir)?.flatten() {
+            let name = entry.file_name();
+            let keep = ["runtime", "state.json", "rules.json"]
+                .iter()
+                .any(|k| name == *k);
+            if !keep && entry.path().is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+    } else {
+        let old = previous["crates"].as_object().cloned().unwrap_or_default();
+        let mut changed: Vec<String> = Vec::new();
+        for (k, v) in &per_crate {
+            if old.get(k).and_then(|x| x.as_str()) != Some(v.as_str()) {
+                changed.push(k.clone());
+            }
+        }
+        changed.extend(old.keys().filter(|k| !per_crate.contains_key(*k)).cloned());
+        for krate in changed {
+            clean_package(instrument_dir, &krate, o);
+        }
+    }
+    std::fs::write(&state_path, serde_json::to_vec_pretty(&state)?)?;
+    Ok(())
+}
+
+fn clean_package(instrument_dir: &Path, krate: &str, o: &Options) {
+    // Rules name packages with - and _ alike; cargo wants the real spelling, so try both.
+    for spelling in [krate.to_string(), krate.replace('_', "-")] {
+        let mut c = Command::new(cargo());
+        c.args(["clean", "--quiet", "-p", &spelling])
+            .env("CARGO_TARGET_DIR", instrument_dir);
+        if let Some(m) = o.cargo_opt("--manifest-path") {
+            c.args(["--manifest-path", &m]);
+        }
+        let ok = c
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return;
+        }
+    }
+}
+
+fn explain(o: &Options) -> Result<ExitCode> {
+    let (code, prepared) = build_with("build", o)?;
+    let reports: Vec<CrateReport> = CrateReport::read_all(&prepared.instrument_dir.join("reports"))
+        .into_iter()
+        .filter(|r| r.rules_fingerprint == prepared.rules_fingerprint)
+        .collect();
+    print!("{}", render_explain(&prepared.rules, &reports));
+    Ok(code)
+}
+
+pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
+    let mut out = String::new();
+    for r in &rules.rules {
+        out.push_str(&format!(
+            "rule `{}` ({}) on crate `{}`:\n",
+            r.name, r.origin, r.krate
+        ));
+        let mut seen = false;
+        for rep in reports {
+            for rr in rep.rules.iter().filter(|x| x.rule == r.name) {
+                seen = true;
+                let unit = format!(
+                    "{}@{} ({})",
+                    rep.package,
+                    rep.version,
+                    rep.crate_types.join(",")
+                );
+                match &rr.outcome {
+                    RuleOutcome::Matched(sites) => {
+                        out.push_str(&format!("  {unit}: {} function(s)\n", sites.len()));
+                        for s in sites {
+                            out.push_str(&format!("    {s}\n"));
+                        }
+                    }
+                    RuleOutcome::VersionOutOfRange { found, wanted } => out.push_str(&format!(
+                        "  {unit}: skipped, version {found} is outside {wanted}\n"
+                    )),
+                    RuleOutcome::NothingSelected => {
+                        out.push_str(&format!("  {unit}: the selectors matched no function\n"))
+                    }
+                }
+            }
+            if rep.rules.iter().any(|x| x.rule == r.name) {
+                for s in &rep.skipped {
+                    out.push_str(&format!("    skipped {s}\n"));
+                }
+                for n in &rep.notes {
+                    out.push_str(&format!("    note: {n}\n"));
+                }
+                if let Some(f) = &rep.fell_back {
+                    out.push_str(&format!(
+                        "    FAILED to compile rewritten, built uninstrumented: {f}\n"
+                    ));
+                }
+            }
+        }
+        if !seen {
+            out.push_str("  crate absent from this build\n");
+        }
+    }
+    if rules.rules.is_empty() {
+        out.push_str(
+            "no rules in force (no built-in catalog entries, no rules.toml, no --rules)\n",
+        );
+    }
+    out
+}
+
+pub fn os_args_to_strings(args: Vec<OsString>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}

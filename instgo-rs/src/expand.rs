@@ -1,0 +1,105 @@
+//! `cargo instrument expand -p PACKAGE`: the rewritten sources as a diff.
+//!
+//! Rewrites never add or remove lines, so the diff is line against line.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::driver::{self, Options};
+use crate::report::CrateReport;
+
+pub fn run(o: &Options) -> Result<ExitCode> {
+    let package = o
+        .cargo_args
+        .iter()
+        .position(|a| a == "-p" || a == "--package")
+        .and_then(|i| o.cargo_args.get(i + 1).cloned())
+        .or_else(|| {
+            o.cargo_args
+                .iter()
+                .find_map(|a| a.strip_prefix("--package=").map(String::from))
+        })
+        .context("`cargo instrument expand` needs -p PACKAGE")?;
+    let (code, prepared) = driver::build_with("build", o)?;
+    let wanted = package.replace('-', "_");
+    let reports: Vec<CrateReport> = CrateReport::read_all(&prepared.instrument_dir.join("reports"))
+        .into_iter()
+        .filter(|r| {
+            r.package.replace('-', "_") == wanted
+                && r.rules_fingerprint == prepared.rules_fingerprint
+        })
+        .collect();
+    let shadows: Vec<&str> = reports.iter().filter_map(|r| r.shadow.as_deref()).collect();
+    if shadows.is_empty() {
+        bail!(
+            "package `{package}` was not rewritten in this build (see `cargo instrument explain`)"
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for shadow in shadows {
+        for (orig, new) in rewritten_files(Path::new(shadow))? {
+            if seen.insert(orig.clone()) {
+                print!(
+                    "{}",
+                    line_diff(
+                        &orig,
+                        &std::fs::read_to_string(&orig).unwrap_or_default(),
+                        &new
+                    )
+                );
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// (original path, rewritten text) for every real file in a shadow tree.
+fn rewritten_files(shadow: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![shadow.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let ft = e.file_type()?;
+            if ft.is_symlink() {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else {
+                // The original sits where the symlink of a sibling points, minus the name.
+                let text = std::fs::read_to_string(e.path())?;
+                out.push((
+                    original_of(shadow, &e.path())
+                        .unwrap_or_else(|| e.path().display().to_string()),
+                    text,
+                ));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The shadow mirrors a root; any symlink at the shadow's top level tells which.
+fn original_of(shadow: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(shadow).ok()?;
+    for e in std::fs::read_dir(shadow).ok()?.flatten() {
+        if let Ok(target) = std::fs::read_link(e.path()) {
+            let root = target.parent()?;
+            return Some(root.join(rel).display().to_string());
+        }
+    }
+    None
+}
+
+pub fn line_diff(path: &str, old: &str, new: &str) -> String {
+    let mut out = format!("--- {path}\n+++ {path} (instrumented)\n");
+    for (i, (a, b)) in old.lines().zip(new.lines()).enumerate() {
+        if a != b {
+            out.push_str(&format!("@@ line {} @@\n-{a}\n+{b}\n", i + 1));
+        }
+    }
+    out
+}

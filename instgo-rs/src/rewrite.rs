@@ -1,0 +1,304 @@
+//! Splicing instrumentation into a source file without moving a single line.
+//!
+//! Everything is inserted at byte offsets taken from syn spans, and no inserted text has a
+//! newline, so `line!()`, panic locations and debuginfo stay those of the original file.
+//! The shapes (sync, async, observation of `return`/`?`/tail) are documented with their
+//! snapshot tests in `tests/snapshots`.
+
+use quote::ToTokens;
+use syn::visit::Visit;
+
+use crate::matcher::FnItem;
+use crate::rule::{Rule, SpanKind};
+
+/// One instrumented function, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instrumented {
+    pub rule: String,
+    pub path: String,
+    pub line: usize,
+}
+
+struct Edit {
+    at: usize,
+    /// Ties at one offset: closes (0) before opens (1); then by key (outer opens first,
+    /// inner closes first).
+    rank: (u8, i64),
+    text: String,
+}
+
+/// The edits for one file.
+pub struct FileRewrite {
+    edits: Vec<Edit>,
+    prefix_len: usize,
+}
+
+const RT: &str = "::instgo_runtime::__private";
+
+impl FileRewrite {
+    pub fn new(prefix_len: usize) -> Self {
+        FileRewrite {
+            edits: Vec::new(),
+            prefix_len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.edits.is_empty()
+    }
+
+    fn offset(&self, pos: usize) -> usize {
+        pos + self.prefix_len
+    }
+
+    fn push(&mut self, at: usize, rank: (u8, i64), text: String) {
+        self.edits.push(Edit { at, rank, text });
+    }
+
+    /// Edition 2015 resolves `::instgo_runtime` from the crate root, so the root file
+    /// declares it; later editions find it in the extern prelude.
+    pub fn declare_runtime_crate(&mut self, file: &syn::File) {
+        let at = inner_attrs_end(&file.attrs, 0)
+            .map(|e| self.offset(e))
+            .unwrap_or(self.prefix_len);
+        self.push(
+            at,
+            (1, i64::MIN),
+            " extern crate instgo_runtime; ".to_string(),
+        );
+    }
+
+    /// Makes a binary's `main` start the runtime before any user code runs.
+    pub fn start_runtime_in(&mut self, f: &FnItem<'_>) {
+        let at = self.body_start(f);
+        self.push(at, (1, i64::MIN + 1), format!(" {RT}::start();"));
+    }
+
+    fn body_start(&self, f: &FnItem<'_>) -> usize {
+        let open = f.block.brace_token.span.open().byte_range().start;
+        let after = inner_attrs_end(f.attrs, open).unwrap_or(open + 1);
+        self.offset(after)
+    }
+
+    /// Wraps one function in a span as `rule` says. `file_path` is the file as rustc names it.
+    pub fn instrument(
+        &mut self,
+        f: &FnItem<'_>,
+        rule: &Rule,
+        crate_name: &str,
+        file_path: &str,
+    ) -> Instrumented {
+        let line = f.sig.fn_token.span.start().line;
+        let name = span_name(&rule.span.name, f, crate_name);
+        let function = format!("{crate_name}::{}", f.path);
+        let site = format!(
+            "{{ static __INSTGO_SITE: {RT}::Site = {RT}::Site::new({:?}, {:?}, {:?}, {:?}, {line}, {RT}::Kind::{}); &__INSTGO_SITE }}",
+            rule.name,
+            name,
+            function,
+            file_path,
+            kind_name(rule.span.kind)
+        );
+        let start = self.body_start(f);
+        let close = self.offset(f.block.brace_token.span.close().byte_range().start);
+        if f.sig.asyncness.is_some() {
+            self.push(
+                start,
+                (1, i64::MIN + 2),
+                format!(" let __instgo_cx = &{RT}::start_async({site}); __instgo_cx.instrument(async move {{"),
+            );
+            self.push(close, (0, i64::MAX), "}).await ".to_string());
+        } else {
+            self.push(
+                start,
+                (1, i64::MIN + 2),
+                format!(" let __instgo_cx = {RT}::enter({site});"),
+            );
+        }
+        let ret_ty = observable_type(&f.sig.output);
+        let mut v = Observations {
+            rw: self,
+            ret_ty: ret_ty.as_deref(),
+            depth: 0,
+        };
+        if let (Some(syn::Stmt::Expr(tail, None)), Some(_)) = (f.block.stmts.last(), &ret_ty) {
+            v.observe_value(tail);
+        } else if let Some(syn::Stmt::Expr(tail, None)) = f.block.stmts.last() {
+            v.visit_expr(tail);
+        }
+        let n = f.block.stmts.len();
+        for stmt in f.block.stmts.iter().take(n.saturating_sub(1)) {
+            v.visit_stmt(stmt);
+        }
+        if let Some(last @ (syn::Stmt::Local(_) | syn::Stmt::Expr(_, Some(_)))) =
+            f.block.stmts.last()
+        {
+            v.visit_stmt(last);
+        }
+        Instrumented {
+            rule: rule.name.clone(),
+            path: f.path.clone(),
+            line,
+        }
+    }
+
+    /// The file with every edit applied.
+    pub fn apply(mut self, text: &str) -> String {
+        self.edits.sort_by_key(|e| (e.at, e.rank));
+        let mut out = String::with_capacity(
+            text.len() + self.edits.iter().map(|e| e.text.len()).sum::<usize>(),
+        );
+        let mut pos = 0;
+        for e in &self.edits {
+            out.push_str(&text[pos..e.at]);
+            out.push_str(&e.text);
+            pos = e.at;
+        }
+        out.push_str(&text[pos..]);
+        out
+    }
+}
+
+fn kind_name(k: SpanKind) -> &'static str {
+    match k {
+        SpanKind::Internal => "Internal",
+        SpanKind::Server => "Server",
+        SpanKind::Client => "Client",
+        SpanKind::Producer => "Producer",
+        SpanKind::Consumer => "Consumer",
+    }
+}
+
+fn span_name(template: &str, f: &FnItem<'_>, crate_name: &str) -> String {
+    let ty = f
+        .self_type
+        .clone()
+        .or_else(|| f.trait_path.clone())
+        .unwrap_or_default();
+    template
+        .replace("{path}", &f.path)
+        .replace("{fn}", &f.ident)
+        .replace("{type}", &ty)
+        .replace("{crate}", crate_name)
+}
+
+/// End of the last inner attribute (`#![..]`) after `after`, if any.
+fn inner_attrs_end(attrs: &[syn::Attribute], after: usize) -> Option<usize> {
+    attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Inner(_)))
+        .map(|a| a.bracket_token.span.close().byte_range().end)
+        .filter(|&end| end > after)
+        .max()
+}
+
+/// The declared return type as a `let` annotation can name it (`impl Trait` becomes `_`),
+/// or `None` when there is nothing to observe (`()`, `!`).
+fn observable_type(out: &syn::ReturnType) -> Option<String> {
+    let syn::ReturnType::Type(_, ty) = out else {
+        return None;
+    };
+    match &**ty {
+        syn::Type::Never(_) => return None,
+        syn::Type::Tuple(t) if t.elems.is_empty() => return None,
+        _ => {}
+    }
+    let mut ty = (**ty).clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut ImplToInfer, &mut ty);
+    Some(ty.to_token_stream().to_string())
+}
+
+struct ImplToInfer;
+impl syn::visit_mut::VisitMut for ImplToInfer {
+    fn visit_type_mut(&mut self, t: &mut syn::Type) {
+        if let syn::Type::ImplTrait(_) = t {
+            *t = syn::parse_quote!(_);
+        } else {
+            syn::visit_mut::visit_type_mut(self, t);
+        }
+    }
+}
+
+fn observe_call(value: &str) -> String {
+    format!(
+        "{{ #[allow(unused_imports)] use {RT}::{{ObserveAny as _, ObserveErrDebug as _, ObserveErrDisplay as _}}; \
+         (&&&{RT}::Observe(&{value})).__instgo_observe(&__instgo_cx); }}"
+    )
+}
+
+/// Finds the function's own exits (`return`, `?`, the tail) without entering closures,
+/// async blocks or nested items, whose exits are their own.
+struct Observations<'r> {
+    rw: &'r mut FileRewrite,
+    ret_ty: Option<&'r str>,
+    depth: i64,
+}
+
+impl Observations<'_> {
+    fn range(&self, e: &syn::Expr) -> (usize, usize) {
+        let r = span_range(e);
+        (self.rw.offset(r.0), self.rw.offset(r.1))
+    }
+
+    /// `EXPR` → `{ let __instgo_r: RT = EXPR; observe; __instgo_r }`
+    fn observe_value(&mut self, e: &syn::Expr) {
+        let Some(ty) = self.ret_ty else {
+            return self.visit_expr(e);
+        };
+        let (start, end) = self.range(e);
+        let d = self.depth;
+        self.rw
+            .push(start, (1, d), format!("{{ let __instgo_r: {ty} = "));
+        self.rw.push(
+            end,
+            (0, -d),
+            format!(
+                "; #[allow(unreachable_code)] let __instgo_r = {{ {} __instgo_r }}; __instgo_r }}",
+                observe_call("__instgo_r")
+            ),
+        );
+        self.depth += 1;
+        self.visit_expr(e);
+        self.depth -= 1;
+    }
+}
+
+fn span_range(e: &syn::Expr) -> (usize, usize) {
+    use syn::spanned::Spanned;
+    // `Spanned` joins first and last token: exactly the expression's text.
+    let r = e.span().byte_range();
+    (r.start, r.end)
+}
+
+impl<'ast> Visit<'ast> for Observations<'_> {
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_expr_const(&mut self, _: &'ast syn::ExprConst) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    fn visit_macro(&mut self, _: &'ast syn::Macro) {}
+
+    fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+        if let Some(e) = &r.expr {
+            self.observe_value(e);
+        }
+    }
+
+    fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
+        // `OPERAND?` → `(match OPERAND { __instgo_q => { observe; __instgo_q } })?`: a
+        // match keeps the operand's temporaries alive exactly as long as before.
+        let (start, end) = self.range(&t.expr);
+        let d = self.depth;
+        self.rw.push(start, (1, d), "(match ".to_string());
+        self.rw.push(
+            end,
+            (0, -d),
+            format!(
+                " {{ __instgo_q => {{ {} __instgo_q }} }})",
+                observe_call("__instgo_q")
+            ),
+        );
+        self.depth += 1;
+        self.visit_expr(&t.expr);
+        self.depth -= 1;
+    }
+}

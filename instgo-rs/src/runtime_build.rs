@@ -1,0 +1,157 @@
+//! Building the runtime crate once per toolchain, target and flags, outside the user's
+//! dependency graph.
+//!
+//! The runtime's sources and lock file are embedded in the tool. They are written to
+//! `<target-dir>/instrument/runtime/<key>/` and built there with their own `Cargo.lock`,
+//! so the application's `Cargo.toml` and `Cargo.lock` are never read or changed for it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::embedded;
+use crate::fingerprint;
+
+/// Where the built runtime is: what rewritten crates get with `--extern` and `-L`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Runtime {
+    pub key: String,
+    pub rlib: PathBuf,
+    pub deps_dir: PathBuf,
+}
+
+pub struct Toolchain {
+    /// `rustc -vV` as the user's build would see it (rustup overrides included).
+    pub version: String,
+    pub target: Option<String>,
+    pub rustflags: String,
+}
+
+impl Toolchain {
+    pub fn detect(cwd: &Path, target: Option<String>) -> Result<Toolchain> {
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let out = Command::new(&rustc)
+            .arg("-vV")
+            .current_dir(cwd)
+            .output()
+            .with_context(|| format!("running `{rustc} -vV`"))?;
+        if !out.status.success() {
+            bail!(
+                "`{rustc} -vV` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS")
+            .or_else(|_| std::env::var("RUSTFLAGS"))
+            .unwrap_or_default();
+        Ok(Toolchain {
+            version: String::from_utf8_lossy(&out.stdout).into_owned(),
+            target,
+            rustflags,
+        })
+    }
+
+    fn key(&self) -> String {
+        let mut h = fingerprint::Fnv::default();
+        for (name, text) in embedded::RUNTIME_FILES {
+            h.add(name.as_bytes()).add(text.as_bytes());
+        }
+        h.add(embedded::RUNTIME_LOCK.as_bytes())
+            .add(self.version.as_bytes())
+            .add(self.target.as_deref().unwrap_or("host").as_bytes())
+            .add(self.rustflags.as_bytes());
+        h.hex()
+    }
+}
+
+/// Builds the runtime unless this exact build is there already.
+pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) -> Result<Runtime> {
+    let key = tc.key();
+    let dir = instrument_dir.join("runtime").join(&key);
+    let done = dir.join("runtime.json");
+    if let Ok(text) = std::fs::read_to_string(&done) {
+        if let Ok(rt) = serde_json::from_str::<Runtime>(&text) {
+            if rt.rlib.is_file() {
+                return Ok(rt);
+            }
+        }
+    }
+    let src = dir.join("src");
+    for (name, text) in embedded::RUNTIME_FILES {
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        let text = if *name == "Cargo.toml" {
+            // Standalone: never part of whatever workspace the target dir sits in.
+            format!("{text}\n[workspace]\n")
+        } else {
+            text.to_string()
+        };
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    std::fs::write(src.join("Cargo.lock"), embedded::RUNTIME_LOCK)?;
+
+    let target_name = tc.target.as_deref().unwrap_or("the host");
+    eprintln!("instgo: building the instrumentation runtime for {target_name} (once per toolchain, target and RUSTFLAGS)...");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(cwd)
+        .args([
+            "build",
+            "--release",
+            "--message-format=json-render-diagnostics",
+            "--quiet",
+        ])
+        .arg("--manifest-path")
+        .arg(src.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        // Always optimized (it runs on every instrumented call) and never LTO'd or
+        // stripped by the user's profile settings, which are not ours to inherit.
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
+        .env("CARGO_PROFILE_RELEASE_PANIC", "unwind")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(t) = &tc.target {
+        cmd.args(["--target", t]);
+    }
+    if offline {
+        cmd.arg("--offline");
+    }
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("INSTGO_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {cargo} to build the runtime"))?;
+    if !out.status.success() {
+        bail!(
+            "building the instgo runtime failed (sources in {}); with --offline, the runtime's \
+             dependencies must already be in cargo's cache",
+            src.display()
+        );
+    }
+    let rlib = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "instgo_runtime")
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|e| e == "rlib"))
+        .context("the runtime build produced no rlib")?;
+    // Cargo reports the uplifted copy; the runtime's own dependencies sit in `deps/`.
+    let deps_dir = rlib.parent().context("rlib without a folder")?.join("deps");
+    let rt = Runtime {
+        key,
+        rlib,
+        deps_dir,
+    };
+    std::fs::write(&done, serde_json::to_string_pretty(&rt)?)?;
+    Ok(rt)
+}

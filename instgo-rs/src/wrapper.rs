@@ -1,0 +1,303 @@
+//! Wrapper mode: cargo runs `cargo-instrument RUSTC ARGS...` for every compilation.
+//!
+//! One call, one crate: decide whether rules apply, rewrite into the shadow tree, hand
+//! rustc the shadow root, and make the dep-info name the originals. A crate nothing applies
+//! to goes to rustc untouched (plus the runtime's `-L`, which the final link needs).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context as _, Result};
+
+use crate::depinfo;
+use crate::plan::{self, CrateInput};
+use crate::report::CrateReport;
+use crate::rule::RuleSet;
+use crate::rustc_args::RustcArgs;
+use crate::shadow;
+
+/// Environment the driver sets for the wrapper.
+pub mod env {
+    pub const MODE: &str = "INSTGO_WRAPPER_MODE";
+    pub const CHAINED: &str = "INSTGO_CHAINED_WRAPPER";
+    pub const RULES: &str = "INSTGO_RULES";
+    pub const RULES_FINGERPRINT: &str = "INSTGO_RULES_FINGERPRINT";
+    pub const RUNTIME_RLIB: &str = "INSTGO_RUNTIME_RLIB";
+    pub const RUNTIME_DEPS: &str = "INSTGO_RUNTIME_DEPS";
+    pub const DIR: &str = "INSTGO_DIR";
+    pub const STRICT: &str = "INSTGO_STRICT";
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `argv` is what follows our own program name: the rustc path, then its arguments.
+pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
+    let mut it = argv.into_iter();
+    let rustc = it
+        .next()
+        .context("wrapper mode needs the rustc path as first argument")?;
+    let args: Vec<String> = it.map(|a| a.to_string_lossy().into_owned()).collect();
+    let parsed = RustcArgs::parse(args);
+
+    let host_or_query = parsed.src().is_none()
+        || parsed.is_proc_macro()
+        || parsed.is_build_script()
+        || parsed.has_argfile
+        || var("CARGO_PKG_NAME").is_none();
+    if host_or_query {
+        return exec(&rustc, &parsed.args, None);
+    }
+    let mut extra = Vec::new();
+    if let Some(deps) = var(env::RUNTIME_DEPS) {
+        extra.push("-L".to_string());
+        extra.push(format!("dependency={deps}"));
+    }
+    match instrument(&rustc, &parsed, &extra) {
+        Ok(Some(code)) => Ok(code),
+        Ok(None) => exec(&rustc, &[parsed.args.clone(), extra].concat(), None),
+        Err(e) => {
+            // Never break a build over our own trouble: say what happened, build as is.
+            eprintln!(
+                "instgo: warning: not instrumenting crate `{}`: {e:#}",
+                parsed.crate_name.as_deref().unwrap_or("?")
+            );
+            if var(env::STRICT).is_some() {
+                return Ok(ExitCode::FAILURE);
+            }
+            exec(&rustc, &[parsed.args.clone(), extra].concat(), None)
+        }
+    }
+}
+
+/// Rewrites and compiles the crate when rules apply; `None` when there is nothing to do.
+fn instrument(rustc: &OsString, parsed: &RustcArgs, extra: &[String]) -> Result<Option<ExitCode>> {
+    let (Some(rules_path), Some(dir), Some(rlib)) =
+        (var(env::RULES), var(env::DIR), var(env::RUNTIME_RLIB))
+    else {
+        return Ok(None);
+    };
+    let rules: RuleSet = serde_json::from_slice(
+        &std::fs::read(&rules_path).with_context(|| format!("reading {rules_path}"))?,
+    )
+    .with_context(|| format!("parsing {rules_path}"))?;
+    let package = var("CARGO_PKG_NAME").unwrap_or_default();
+    let version = var("CARGO_PKG_VERSION").unwrap_or_default();
+    let manifest_dir = PathBuf::from(var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let crate_name = parsed
+        .crate_name
+        .clone()
+        .unwrap_or_else(|| package.replace('-', "_"));
+    let unit = format!("{crate_name}{}", parsed.extra_filename);
+    let (applicable, out_of_range) = plan::applicable(&rules.rules, &package, &version);
+    let src = PathBuf::from(parsed.src().unwrap_or_default());
+
+    let mut report;
+    let files;
+    if applicable.is_empty() && !parsed.is_bin() {
+        report = CrateReport {
+            package,
+            version,
+            crate_name: crate_name.clone(),
+            ..Default::default()
+        };
+        files = Vec::new();
+    } else {
+        let input = CrateInput {
+            src: &src,
+            manifest_dir: &manifest_dir,
+            crate_name: &crate_name,
+            package: &package,
+            version: &version,
+            edition: &parsed.edition,
+            is_bin: parsed.is_bin(),
+        };
+        let p = plan::plan(&input, &applicable);
+        report = p.report;
+        files = p.files;
+    }
+    report.rules.extend(out_of_range);
+    report.crate_types = parsed.crate_types.clone();
+    report.rules_fingerprint = var(env::RULES_FINGERPRINT).unwrap_or_default();
+    let reports = Path::new(&dir).join("reports");
+    let interesting = !report.rules.is_empty() || !files.is_empty();
+    if files.is_empty() {
+        if interesting {
+            report.write(&reports, &unit)?;
+        }
+        return Ok(None);
+    }
+
+    // Mirror from the working directory when rustc was given a relative root (a
+    // workspace member), else from the package root (registry and git dependencies).
+    let cwd = std::env::current_dir()?;
+    let (mirror, relative) = if src.is_relative() {
+        (cwd.clone(), true)
+    } else {
+        (manifest_dir.clone(), false)
+    };
+    let shadow_root = Path::new(&dir).join("shadow").join(&unit);
+    let mut overlay = BTreeMap::new();
+    for (path, text) in &files {
+        let abs = if path.is_relative() {
+            cwd.join(path)
+        } else {
+            path.clone()
+        };
+        let Some(rel) = shadow::relative_inside(&mirror, &abs) else {
+            report.notes.push(format!(
+                "{}: outside {}, not instrumented",
+                path.display(),
+                mirror.display()
+            ));
+            continue;
+        };
+        overlay.insert(rel, text.clone());
+    }
+    shadow::build(&mirror, &shadow_root, &overlay)
+        .with_context(|| format!("building the shadow tree {}", shadow_root.display()))?;
+    report.shadow = Some(shadow_root.display().to_string());
+
+    let src_index = parsed.src_index.context("no source file")?;
+    let shadow_src = shadow_root.join(if relative {
+        src.clone()
+    } else {
+        src.strip_prefix(&mirror)?.to_path_buf()
+    });
+    let shadow_str = shadow_root.display().to_string();
+    let mut args = parsed.args.clone();
+    args[src_index] = shadow_src.display().to_string();
+    args.push("--extern".into());
+    args.push(format!("instgo_runtime={rlib}"));
+    args.extend(extra.iter().cloned());
+    // file!(), panic messages and debuginfo name the original files, exactly as a plain
+    // build would (relative roots stay relative).
+    args.push("--remap-path-prefix".into());
+    args.push(if relative {
+        format!("{shadow_str}/=")
+    } else {
+        format!("{shadow_str}={}", mirror.display())
+    });
+
+    let code = exec_buffered(rustc, &args)?;
+    let result = if code.0.success() {
+        forward(&code.1, &code.2);
+        if let Some(d) = parsed.dep_info_path() {
+            let original = if relative {
+                String::new()
+            } else {
+                mirror.display().to_string()
+            };
+            let shadow_prefix = if relative {
+                format!("{shadow_str}/")
+            } else {
+                shadow_str.clone()
+            };
+            depinfo::point_at_originals(Path::new(&d), &shadow_prefix, &original)
+                .with_context(|| format!("rewriting dep-info {d}"))?;
+        }
+        ExitCode::SUCCESS
+    } else {
+        let first_error = first_error(&code.2);
+        let rules_used: Vec<&str> = applicable.iter().map(|r| r.name.as_str()).collect();
+        let what = format!(
+            "instrumenting crate `{crate_name}` ({}@{}) with rules [{}] made it fail to compile: {first_error}\n  \
+             rewritten sources: {shadow_str}\n  see the change: cargo instrument expand -p {}",
+            report.package,
+            report.version,
+            rules_used.join(", "),
+            report.package
+        );
+        if var(env::STRICT).is_some() {
+            forward(&code.1, &code.2);
+            eprintln!("instgo: error: {what}");
+            report.fell_back = Some(first_error);
+            report.write(&reports, &unit)?;
+            return Ok(Some(ExitCode::FAILURE));
+        }
+        eprintln!("instgo: warning: {what}\n  building it without instrumentation (--strict makes this an error)");
+        report.fell_back = Some(first_error);
+        exec(rustc, &[parsed.args.clone(), extra.to_vec()].concat(), None)?
+    };
+    report.write(&reports, &unit)?;
+    Ok(Some(result))
+}
+
+fn first_error(stderr: &[u8]) -> String {
+    // cargo asks for JSON diagnostics; fall back to plain text lines.
+    for line in String::from_utf8_lossy(stderr).lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            if v["level"] == "error" {
+                let loc = v["spans"]
+                    .as_array()
+                    .and_then(|s| s.first())
+                    .map(|s| {
+                        format!(
+                            "{}:{}: ",
+                            s["file_name"].as_str().unwrap_or("?"),
+                            s["line_start"]
+                        )
+                    })
+                    .unwrap_or_default();
+                return format!("{loc}{}", v["message"].as_str().unwrap_or("error"));
+            }
+        } else if line.starts_with("error") {
+            return line.to_string();
+        }
+    }
+    "rustc failed".to_string()
+}
+
+fn forward(stdout: &[u8], stderr: &[u8]) {
+    let _ = std::io::stdout().write_all(stdout);
+    let _ = std::io::stderr().write_all(stderr);
+}
+
+fn command(rustc: &OsString, args: &[String]) -> Command {
+    match var(env::CHAINED) {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.arg(rustc).args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(rustc);
+            c.args(args);
+            c
+        }
+    }
+}
+
+fn exec(rustc: &OsString, args: &[String], cwd: Option<&Path>) -> Result<ExitCode> {
+    let mut c = command(rustc, args);
+    if let Some(d) = cwd {
+        c.current_dir(d);
+    }
+    let status = c
+        .status()
+        .with_context(|| format!("running {}", rustc.to_string_lossy()))?;
+    Ok(exit_code(status))
+}
+
+fn exec_buffered(
+    rustc: &OsString,
+    args: &[String],
+) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>)> {
+    let out = command(rustc, args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", rustc.to_string_lossy()))?;
+    Ok((out.status, out.stdout, out.stderr))
+}
+
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    }
+}
