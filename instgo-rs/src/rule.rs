@@ -290,13 +290,15 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
         Some(("client", _)) => SpanKind::Client,
         Some(("producer", _)) => SpanKind::Producer,
         Some(("consumer", _)) => SpanKind::Consumer,
-        Some((other, at)) => return Err(err(
-            src,
-            at,
-            format!(
+        Some((other, at)) => {
+            return Err(err(
+                src,
+                at,
+                format!(
                 "span `kind` is one of internal, server, client, producer, consumer; got {other:?}"
             ),
-        )),
+            ))
+        }
     };
     let template = span.name.unwrap_or_else(|| "{path}".into());
     if let Some(bad) = unknown_placeholder(&template) {
