@@ -88,7 +88,7 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
                     .push(format!("{display}:{}: {}", n.line, n.what));
             }
         }
-        let mut rw = FileRewrite::new(sf.prefix_len);
+        let mut rw = FileRewrite::new(&sf.text, sf.prefix_len);
         let is_root = sf.module.is_empty() && sf.path == input.src;
         for f in &fns {
             if input.is_bin && is_root && f.path == "main" {
@@ -111,16 +111,16 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             rw.declare_runtime_crate(&sf.ast);
         }
         if !rw.is_empty() {
-            files.push((sf.path.clone(), rw.apply(&sf.text)));
+            files.push((sf.path.clone(), rw.apply()));
         }
     }
     // In edition 2015 the root must declare the runtime if any module uses it; the root
     // is processed in path order, so make sure it is declared even if it came first.
     if input.edition == "2015" && !files.is_empty() && !files.iter().any(|(p, _)| p == input.src) {
         if let Some(root) = sources.iter().find(|s| s.path == input.src) {
-            let mut rw = FileRewrite::new(root.prefix_len);
+            let mut rw = FileRewrite::new(&root.text, root.prefix_len);
             rw.declare_runtime_crate(&root.ast);
-            files.push((root.path.clone(), rw.apply(&root.text)));
+            files.push((root.path.clone(), rw.apply()));
         }
     }
     for (rule, sites) in rules.iter().zip(matched) {

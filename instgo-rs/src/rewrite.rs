@@ -31,15 +31,39 @@ struct Edit {
 pub struct FileRewrite {
     edits: Vec<Edit>,
     prefix_len: usize,
+    text: String,
 }
 
 const RT: &str = "::instgo_runtime::__private";
 
 impl FileRewrite {
-    pub fn new(prefix_len: usize) -> Self {
+    /// `text` is the whole file; `prefix_len` the bytes before what syn parsed.
+    pub fn new(text: &str, prefix_len: usize) -> Self {
         FileRewrite {
             edits: Vec::new(),
             prefix_len,
+            text: text.to_string(),
+        }
+    }
+
+    /// Just after the inner attributes that end after `after`, unless the last one is a
+    /// `//!` comment: text after it would be part of the comment, so then `fallback`.
+    fn after_inner_attrs(&self, attrs: &[syn::Attribute], after: usize, fallback: usize) -> usize {
+        let end = |a: &syn::Attribute| a.bracket_token.span.close().byte_range().end;
+        let last = attrs
+            .iter()
+            .filter(|a| matches!(a.style, syn::AttrStyle::Inner(_)) && end(a) > after)
+            .max_by_key(|a| end(a));
+        match last {
+            None => self.offset(after),
+            Some(a) => {
+                let start = self.offset(a.pound_token.span.byte_range().start);
+                if self.text[start..].starts_with("//") {
+                    self.offset(fallback)
+                } else {
+                    self.offset(end(a))
+                }
+            }
         }
     }
 
@@ -58,9 +82,13 @@ impl FileRewrite {
     /// Edition 2015 resolves `::instgo_runtime` from the crate root, so the root file
     /// declares it; later editions find it in the extern prelude.
     pub fn declare_runtime_crate(&mut self, file: &syn::File) {
-        let at = inner_attrs_end(&file.attrs, 0)
-            .map(|e| self.offset(e))
-            .unwrap_or(self.prefix_len);
+        use syn::spanned::Spanned;
+        let first_item = file
+            .items
+            .first()
+            .map(|i| i.span().byte_range().start)
+            .unwrap_or(0);
+        let at = self.after_inner_attrs(&file.attrs, 0, first_item);
         self.push(
             at,
             (1, i64::MIN),
@@ -75,9 +103,15 @@ impl FileRewrite {
     }
 
     fn body_start(&self, f: &FnItem<'_>) -> usize {
+        use syn::spanned::Spanned;
         let open = f.block.brace_token.span.open().byte_range().start;
-        let after = inner_attrs_end(f.attrs, open).unwrap_or(open + 1);
-        self.offset(after)
+        let first_stmt = f
+            .block
+            .stmts
+            .first()
+            .map(|s| s.span().byte_range().start)
+            .unwrap_or_else(|| f.block.brace_token.span.close().byte_range().start);
+        self.after_inner_attrs(f.attrs, open + 1, first_stmt)
     }
 
     /// Wraps one function in a span as `rule` says. `file_path` is the file as rustc names it.
@@ -143,7 +177,8 @@ impl FileRewrite {
     }
 
     /// The file with every edit applied.
-    pub fn apply(mut self, text: &str) -> String {
+    pub fn apply(mut self) -> String {
+        let text = std::mem::take(&mut self.text);
         self.edits.sort_by_key(|e| (e.at, e.rank));
         let mut out = String::with_capacity(
             text.len() + self.edits.iter().map(|e| e.text.len()).sum::<usize>(),
@@ -180,16 +215,6 @@ fn span_name(template: &str, f: &FnItem<'_>, crate_name: &str) -> String {
         .replace("{fn}", &f.ident)
         .replace("{type}", &ty)
         .replace("{crate}", crate_name)
-}
-
-/// End of the last inner attribute (`#![..]`) after `after`, if any.
-fn inner_attrs_end(attrs: &[syn::Attribute], after: usize) -> Option<usize> {
-    attrs
-        .iter()
-        .filter(|a| matches!(a.style, syn::AttrStyle::Inner(_)))
-        .map(|a| a.bracket_token.span.close().byte_range().end)
-        .filter(|&end| end > after)
-        .max()
 }
 
 /// The declared return type as a `let` annotation can name it (`impl Trait` becomes `_`),

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
@@ -107,7 +107,7 @@ impl ShouldSample for Switchable {
             attributes: Vec::new(),
             trace_state: parent
                 .map(|sc| sc.trace_state().clone())
-                .unwrap_or_else(TraceState::default),
+                .unwrap_or_default(),
         }
     }
 }

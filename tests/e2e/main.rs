@@ -50,8 +50,7 @@ fn copy_tree(src: &Path, dst: &Path) {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn");
-    out
+    cmd.output().expect("spawn")
 }
 
 fn text(b: &[u8]) -> String {
