@@ -173,7 +173,7 @@ mod tests {
         w("src/other/sib.rs", "");
         w("src/inl/d.rs", "");
         let (files, skipped) = discover(&dir.join("src/lib.rs"));
-        let got: Vec<(String, String)> = files
+        let mut got: Vec<(String, String)> = files
             .iter()
             .map(|f| {
                 (
@@ -195,6 +195,7 @@ mod tests {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
+        got.sort();
         assert_eq!(got, want);
         assert!(skipped.is_empty());
         assert_eq!(
