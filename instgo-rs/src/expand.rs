@@ -31,15 +31,18 @@ pub fn run(o: &Options) -> Result<ExitCode> {
                 && r.rules_fingerprint == prepared.rules_fingerprint
         })
         .collect();
-    let shadows: Vec<&str> = reports.iter().filter_map(|r| r.shadow.as_deref()).collect();
+    let shadows: Vec<(&str, &str)> = reports
+        .iter()
+        .filter_map(|r| Some((r.shadow.as_deref()?, r.source_root.as_deref()?)))
+        .collect();
     if shadows.is_empty() {
         bail!(
             "package `{package}` was not rewritten in this build (see `cargo instrument explain`)"
         );
     }
     let mut seen = std::collections::BTreeSet::new();
-    for shadow in shadows {
-        for (orig, new) in rewritten_files(Path::new(shadow))? {
+    for (shadow, source_root) in shadows {
+        for (orig, new) in rewritten_files(Path::new(shadow), Path::new(source_root))? {
             if seen.insert(orig.clone()) {
                 print!(
                     "{}",
@@ -55,8 +58,8 @@ pub fn run(o: &Options) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// (original path, rewritten text) for every real file in a shadow tree.
-fn rewritten_files(shadow: &Path) -> Result<Vec<(String, String)>> {
+/// (original path, rewritten text) for every real file in a shadow tree of `source_root`.
+fn rewritten_files(shadow: &Path, source_root: &Path) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut stack = vec![shadow.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -68,30 +71,14 @@ fn rewritten_files(shadow: &Path) -> Result<Vec<(String, String)>> {
             if ft.is_dir() {
                 stack.push(e.path());
             } else {
-                // The original sits where the symlink of a sibling points, minus the name.
+                let rel = e.path().strip_prefix(shadow)?.to_path_buf();
                 let text = std::fs::read_to_string(e.path())?;
-                out.push((
-                    original_of(shadow, &e.path())
-                        .unwrap_or_else(|| e.path().display().to_string()),
-                    text,
-                ));
+                out.push((source_root.join(rel).display().to_string(), text));
             }
         }
     }
     out.sort();
     Ok(out)
-}
-
-/// The shadow mirrors a root; any symlink at the shadow's top level tells which.
-fn original_of(shadow: &Path, file: &Path) -> Option<String> {
-    let rel = file.strip_prefix(shadow).ok()?;
-    for e in std::fs::read_dir(shadow).ok()?.flatten() {
-        if let Ok(target) = std::fs::read_link(e.path()) {
-            let root = target.parent()?;
-            return Some(root.join(rel).display().to_string());
-        }
-    }
-    None
 }
 
 pub fn line_diff(path: &str, old: &str, new: &str) -> String {

@@ -4,27 +4,14 @@
 //! match at `::` boundaries from the right, so `Client::send` selects
 //! `api::Client::send` and `*` selects every function.
 
+// The same matcher the runtime uses for its switches, compiled into the tool from the
+// runtime's file (the runtime must stay standalone, so the sharing goes this way).
+#[path = "../../runtime/src/glob.rs"]
+mod wildcard;
+
 /// Whole-text wildcard match.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    wildcard::matches(pattern, text)
 }
 
 /// Matches a Rust path (`a::b::c`) against the whole path or any `::`-aligned suffix.

@@ -248,15 +248,7 @@ mod tests {
     }
 
     fn sel(func: &str) -> Selector {
-        Selector {
-            func: func.into(),
-            impl_type: None,
-            trait_name: None,
-            path: None,
-            vis: Vis::Any,
-            attr: None,
-            is_async: None,
-        }
+        Selector::new(func)
     }
 
     const SRC: &str = r#"

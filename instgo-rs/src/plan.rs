@@ -68,7 +68,7 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
         ..Default::default()
     };
     let mut matched: Vec<Vec<String>> = vec![Vec::new(); rules.len()];
-    let mut files = Vec::new();
+    let mut rewrites: Vec<(&modtree::SourceFile, FileRewrite)> = Vec::new();
     let (sources, unreadable) = modtree::discover(input.src);
     for s in unreadable {
         report.notes.push(format!(
@@ -107,22 +107,20 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             let site = rw.instrument(f, rules[ri], input.crate_name, &display);
             matched[ri].push(format!("{display}:{} {}", site.line, site.path));
         }
-        if is_root && input.edition == "2015" && (!rw.is_empty() || !files.is_empty()) {
-            rw.declare_runtime_crate(&sf.ast);
-        }
-        if !rw.is_empty() {
-            files.push((sf.path.clone(), rw.apply()));
-        }
+        rewrites.push((sf, rw));
     }
-    // In edition 2015 the root must declare the runtime if any module uses it; the root
-    // is processed in path order, so make sure it is declared even if it came first.
-    if input.edition == "2015" && !files.is_empty() && !files.iter().any(|(p, _)| p == input.src) {
-        if let Some(root) = sources.iter().find(|s| s.path == input.src) {
-            let mut rw = FileRewrite::new(&root.text, root.prefix_len);
+    // Edition 2015 resolves `::instgo_runtime` from the crate root: the root declares it
+    // when any file of the crate uses it.
+    if input.edition == "2015" && rewrites.iter().any(|(_, rw)| !rw.is_empty()) {
+        if let Some((root, rw)) = rewrites.iter_mut().find(|(sf, _)| sf.path == input.src) {
             rw.declare_runtime_crate(&root.ast);
-            files.push((root.path.clone(), rw.apply()));
         }
     }
+    let files = rewrites
+        .into_iter()
+        .filter(|(_, rw)| !rw.is_empty())
+        .map(|(sf, rw)| (sf.path.clone(), rw.apply()))
+        .collect();
     for (rule, sites) in rules.iter().zip(matched) {
         report.rules.push(RuleReport {
             rule: rule.name.clone(),

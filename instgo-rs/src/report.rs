@@ -35,6 +35,8 @@ pub struct CrateReport {
     pub notes: Vec<String>,
     /// Where the rewritten sources are, when the crate was rewritten.
     pub shadow: Option<String>,
+    /// The directory the shadow tree mirrors.
+    pub source_root: Option<String>,
     /// Set when the rewritten crate failed to compile and the original was used.
     pub fell_back: Option<String>,
 }

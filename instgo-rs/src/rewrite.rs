@@ -155,19 +155,14 @@ impl FileRewrite {
             ret_ty: ret_ty.as_deref(),
             depth: 0,
         };
-        if let (Some(syn::Stmt::Expr(tail, None)), Some(_)) = (f.block.stmts.last(), &ret_ty) {
-            v.observe_value(tail);
-        } else if let Some(syn::Stmt::Expr(tail, None)) = f.block.stmts.last() {
-            v.visit_expr(tail);
-        }
-        let n = f.block.stmts.len();
-        for stmt in f.block.stmts.iter().take(n.saturating_sub(1)) {
-            v.visit_stmt(stmt);
-        }
-        if let Some(last @ (syn::Stmt::Local(_) | syn::Stmt::Expr(_, Some(_)))) =
-            f.block.stmts.last()
-        {
-            v.visit_stmt(last);
+        // The tail expression is an exit of the function; every other statement may hold
+        // `return`s and `?`s.
+        let tail_index = f.block.stmts.len().checked_sub(1);
+        for (i, stmt) in f.block.stmts.iter().enumerate() {
+            match stmt {
+                syn::Stmt::Expr(tail, None) if Some(i) == tail_index => v.observe_value(tail),
+                _ => v.visit_stmt(stmt),
+            }
         }
         Instrumented {
             rule: rule.name.clone(),

@@ -66,6 +66,21 @@ pub struct Selector {
     pub is_async: Option<bool>,
 }
 
+impl Selector {
+    /// Selects functions by path glob alone.
+    pub fn new(func: &str) -> Selector {
+        Selector {
+            func: func.to_string(),
+            impl_type: None,
+            trait_name: None,
+            path: None,
+            vis: Vis::Any,
+            attr: None,
+            is_async: None,
+        }
+    }
+}
+
 /// What a matched function gets: a span.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SpanAction {

@@ -50,16 +50,18 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
         || parsed.has_argfile
         || var("CARGO_PKG_NAME").is_none();
     if host_or_query {
-        return exec(&rustc, &parsed.args, None);
+        return exec(&rustc, &parsed.args);
     }
     let mut extra = Vec::new();
     if let Some(deps) = var(env::RUNTIME_DEPS) {
         extra.push("-L".to_string());
         extra.push(format!("dependency={deps}"));
     }
-    match instrument(&rustc, &parsed, &extra) {
+    // The command line of an uninstrumented compile: cargo's, plus the runtime's `-L`.
+    let plain = [parsed.args.clone(), extra.clone()].concat();
+    match instrument(&rustc, &parsed, &extra, &plain) {
         Ok(Some(code)) => Ok(code),
-        Ok(None) => exec(&rustc, &[parsed.args.clone(), extra].concat(), None),
+        Ok(None) => exec(&rustc, &plain),
         Err(e) => {
             // Never break a build over our own trouble: say what happened, build as is.
             eprintln!(
@@ -69,13 +71,18 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             if var(env::STRICT).is_some() {
                 return Ok(ExitCode::FAILURE);
             }
-            exec(&rustc, &[parsed.args.clone(), extra].concat(), None)
+            exec(&rustc, &plain)
         }
     }
 }
 
 /// Rewrites and compiles the crate when rules apply; `None` when there is nothing to do.
-fn instrument(rustc: &OsString, parsed: &RustcArgs, extra: &[String]) -> Result<Option<ExitCode>> {
+fn instrument(
+    rustc: &OsString,
+    parsed: &RustcArgs,
+    extra: &[String],
+    plain: &[String],
+) -> Result<Option<ExitCode>> {
     let (Some(rules_path), Some(dir), Some(rlib)) =
         (var(env::RULES), var(env::DIR), var(env::RUNTIME_RLIB))
     else {
@@ -161,6 +168,7 @@ fn instrument(rustc: &OsString, parsed: &RustcArgs, extra: &[String]) -> Result<
     shadow::build(&mirror, &shadow_root, &overlay)
         .with_context(|| format!("building the shadow tree {}", shadow_root.display()))?;
     report.shadow = Some(shadow_root.display().to_string());
+    report.source_root = Some(mirror.display().to_string());
 
     let src_index = parsed.src_index.context("no source file")?;
     let shadow_src = shadow_root.join(if relative {
@@ -221,7 +229,7 @@ fn instrument(rustc: &OsString, parsed: &RustcArgs, extra: &[String]) -> Result<
         }
         eprintln!("instgo: warning: {what}\n  building it without instrumentation (--strict makes this an error)");
         report.fell_back = Some(first_error);
-        exec(rustc, &[parsed.args.clone(), extra.to_vec()].concat(), None)?
+        exec(rustc, plain)?
     };
     report.write(&reports, &unit)?;
     Ok(Some(result))
@@ -272,12 +280,8 @@ fn command(rustc: &OsString, args: &[String]) -> Command {
     }
 }
 
-fn exec(rustc: &OsString, args: &[String], cwd: Option<&Path>) -> Result<ExitCode> {
-    let mut c = command(rustc, args);
-    if let Some(d) = cwd {
-        c.current_dir(d);
-    }
-    let status = c
+fn exec(rustc: &OsString, args: &[String]) -> Result<ExitCode> {
+    let status = command(rustc, args)
         .status()
         .with_context(|| format!("running {}", rustc.to_string_lossy()))?;
     Ok(exit_code(status))

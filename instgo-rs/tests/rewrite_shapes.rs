@@ -3,22 +3,14 @@
 
 use instgo::matcher;
 use instgo::rewrite::FileRewrite;
-use instgo::rule::{Origin, Rule, Selector, SpanAction, SpanKind, Vis};
+use instgo::rule::{Origin, Rule, Selector, SpanAction, SpanKind};
 
 fn rule() -> Rule {
     Rule {
         name: "all".into(),
         krate: "demo".into(),
         version: None,
-        selector: Selector {
-            func: "*".into(),
-            impl_type: None,
-            trait_name: None,
-            path: None,
-            vis: Vis::Any,
-            attr: None,
-            is_async: None,
-        },
+        selector: Selector::new("*"),
         span: SpanAction {
             name: "{path}".into(),
             kind: SpanKind::Internal,

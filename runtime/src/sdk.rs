@@ -9,7 +9,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanExporter};
 
-use crate::diag::{self, debug, warning};
+use crate::diag::{debug, warning};
 
 pub(crate) struct Sdk {
     pub(crate) tracer: SdkTracer,
@@ -173,7 +173,7 @@ pub(crate) fn flush(timeout: Duration) -> bool {
 extern "C" fn at_exit() {
     // Runs on normal return from main and on std::process::exit alike.
     if let Some(Some(sdk)) = SDK.get() {
-        if !flush(sdk.exit_timeout) && diag::enabled(diag::Level::Warn) {
+        if !flush(sdk.exit_timeout) {
             warning!(
                 "spans still buffered at exit were dropped after {:?}",
                 sdk.exit_timeout
