@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::embedded;
 use crate::fingerprint;
 use crate::report::{CrateReport, RuleOutcome};
-use crate::rule::{self, RuleSet, Source};
+use crate::rule::{self, ReadFile, RuleSet, Source};
 use crate::runtime_build::{self, Toolchain};
 use crate::wrapper::env;
 
@@ -108,6 +108,35 @@ fn workspace(o: &Options) -> Result<Workspace> {
     Ok(Workspace { root, target_dir })
 }
 
+/// Reads the files a rules document names (`hooks.file`, `add_file`), relative to it:
+/// from the embedded catalog for built-ins, from disk for the user's.
+fn reader(file: &Path, builtin: bool) -> Box<ReadFile> {
+    if builtin {
+        let dir = file
+            .to_string_lossy()
+            .trim_start_matches("builtin:")
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        Box::new(move |name: &str| {
+            let key = format!("{dir}/{name}");
+            embedded::BUILTIN_RULES
+                .iter()
+                .find(|(n, _)| *n == key)
+                .map(|(_, text)| (format!("builtin:{key}"), text.to_string()))
+                .ok_or_else(|| "not in the built-in catalog".to_string())
+        })
+    } else {
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Box::new(move |name: &str| {
+            let p = dir.join(name);
+            std::fs::read_to_string(&p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Built-ins, then the workspace's `rules.toml`, then every `--rules FILE`.
 pub fn load_rules(ws_root: &Path, extra: &[PathBuf]) -> Result<RuleSet> {
     let mut texts: Vec<(PathBuf, String, bool)> = Vec::new();
@@ -127,12 +156,18 @@ pub fn load_rules(ws_root: &Path, extra: &[PathBuf]) -> Result<RuleSet> {
             .with_context(|| format!("reading rules file {}", f.display()))?;
         texts.push((f, text, false));
     }
+    let readers: Vec<Box<ReadFile>> = texts
+        .iter()
+        .map(|(file, _, builtin)| reader(file, *builtin))
+        .collect();
     let sources: Vec<Source<'_>> = texts
         .iter()
-        .map(|(file, text, builtin)| Source {
+        .zip(&readers)
+        .map(|((file, text, builtin), read)| Source {
             file: file.clone(),
             text,
             builtin: *builtin,
+            read: &**read,
         })
         .collect();
     Ok(rule::compile(&sources)?)
@@ -303,7 +338,19 @@ fn invalidate_changed(
         std::fs::write(&state_path, serde_json::to_vec_pretty(&state)?)?;
         return Ok(());
     };
-    if previous["runtime"] != state["runtime"] {
+    let old = previous["crates"].as_object().cloned().unwrap_or_default();
+    let mut changed: Vec<String> = Vec::new();
+    for (k, v) in &per_crate {
+        if old.get(k).and_then(|x| x.as_str()) != Some(v.as_str()) {
+            changed.push(k.clone());
+        }
+    }
+    changed.extend(old.keys().filter(|k| !per_crate.contains_key(*k)).cloned());
+    // A new runtime, or a changed rule over a glob of crates (cargo cannot clean a glob):
+    // everything instrumented is rebuilt.
+    let everything =
+        previous["runtime"] != state["runtime"] || changed.iter().any(|k| k.contains(['*', '?']));
+    if everything {
         for entry in std::fs::read_dir(instrument_dir)?.flatten() {
             let name = entry.file_name();
             let keep = ["runtime", "state.json", "rules.json"]
@@ -314,14 +361,6 @@ fn invalidate_changed(
             }
         }
     } else {
-        let old = previous["crates"].as_object().cloned().unwrap_or_default();
-        let mut changed: Vec<String> = Vec::new();
-        for (k, v) in &per_crate {
-            if old.get(k).and_then(|x| x.as_str()) != Some(v.as_str()) {
-                changed.push(k.clone());
-            }
-        }
-        changed.extend(old.keys().filter(|k| !per_crate.contains_key(*k)).cloned());
         for krate in changed {
             clean_package(instrument_dir, &krate, o);
         }

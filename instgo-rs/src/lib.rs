@@ -1,7 +1,8 @@
 //! instgo: the library behind `cargo instrument`.
 //!
 //! Data flows one way: [`driver`] (the cargo subcommand) → [`wrapper`] (one rustc call) →
-//! [`plan`] ([`modtree`] + [`matcher`] against [`rule`]s) → [`rewrite`] → [`shadow`] →
+//! [`plan`] ([`modtree`] + [`matcher`] against [`rule`]s) → [`rewrite`] (and
+//! [`wrapcall`]) → [`shadow`] →
 //! rustc, with [`depinfo`] pointing cargo back at the original files. See ARCHITECTURE.md.
 
 pub mod depinfo;
@@ -18,6 +19,7 @@ pub mod rule;
 pub mod runtime_build;
 pub mod rustc_args;
 pub mod shadow;
+pub mod wrapcall;
 pub mod wrapper;
 
 /// The runtime's sources and the built-in rules, embedded by build.rs.

@@ -236,10 +236,14 @@ mod tests {
             krate: "k".into(),
             version: None,
             selector: sel,
-            span: SpanAction {
+            span: Some(SpanAction {
                 name: "{path}".into(),
                 kind: SpanKind::Internal,
-            },
+                attributes: Vec::new(),
+            }),
+            hooks: None,
+            add_file: None,
+            wrap_call: None,
             origin: Origin {
                 file: "rules.toml".into(),
                 line: 1,

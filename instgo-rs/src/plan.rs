@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::matcher;
 use crate::modtree;
 use crate::report::{CrateReport, RuleOutcome, RuleReport};
-use crate::rewrite::FileRewrite;
-use crate::rule::{normalize_crate, Rule};
+use crate::rewrite::{added_module, hook_module, FileRewrite};
+use crate::rule::{normalize_crate, Injected, Rule};
+use crate::wrapcall;
 
 /// One crate compilation as the wrapper sees it.
 pub struct CrateInput<'a> {
@@ -18,11 +19,15 @@ pub struct CrateInput<'a> {
     pub version: &'a str,
     pub edition: &'a str,
     pub is_bin: bool,
+    /// Where the modules rules inject (hook files, `add_file`) are written.
+    pub inject_dir: &'a Path,
 }
 
 pub struct Plan {
     /// Rewritten files, keyed by the path rustc knows them by.
     pub files: Vec<(PathBuf, String)>,
+    /// Modules injected into the crate: where to write them, and their text.
+    pub injected: Vec<(PathBuf, String)>,
     pub report: CrateReport,
 }
 
@@ -37,7 +42,7 @@ pub fn applicable<'r>(
     let parsed = semver::Version::parse(version).ok();
     let mut yes = Vec::new();
     let mut no = Vec::new();
-    for r in rules.iter().filter(|r| r.krate == pkg) {
+    for r in rules.iter().filter(|r| r.targets(&pkg)) {
         let ok = match (&r.version, &parsed) {
             (None, _) => true,
             (Some(req), Some(v)) => semver::VersionReq::parse(req)
@@ -68,6 +73,7 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
         ..Default::default()
     };
     let mut matched: Vec<Vec<String>> = vec![Vec::new(); rules.len()];
+    let mut used_hooks = vec![false; rules.len()];
     let mut rewrites: Vec<(&modtree::SourceFile, FileRewrite)> = Vec::new();
     let (sources, unreadable) = modtree::discover(input.src);
     for s in unreadable {
@@ -90,30 +96,78 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
         }
         let mut rw = FileRewrite::new(&sf.text, sf.prefix_len);
         let is_root = sf.module.is_empty() && sf.path == input.src;
+        let imports = wrapcall::Imports::of(&sf.ast);
         for f in &fns {
             if input.is_bin && is_root && f.path == "main" {
                 rw.start_runtime_in(f);
             }
-            let Some(ri) = rules.iter().position(|r| matcher::selects(r, f, &rel)) else {
+            let line = f.sig.fn_token.span.start().line;
+            // Call sites first: every wrap_call rule selecting this function (one per path).
+            let mut wrapped: Vec<&str> = Vec::new();
+            for (ri, r) in rules.iter().enumerate() {
+                let Some(w) = &r.wrap_call else { continue };
+                if wrapped.contains(&w.path.as_str()) || !matcher::selects(r, f, &rel) {
+                    continue;
+                }
+                wrapped.push(&w.path);
+                let with = format!("crate::{}::{}", hook_module(&r.name), w.with);
+                for l in wrapcall::wrap_calls(&mut rw, &imports, f.block, &w.path, &with) {
+                    matched[ri].push(format!("{display}:{l} {} (call of {})", f.path, w.path));
+                    used_hooks[ri] = true;
+                }
+            }
+            let Some(ri) = rules
+                .iter()
+                .position(|r| r.instruments_functions() && matcher::selects(r, f, &rel))
+            else {
                 continue;
             };
-            let line = f.sig.fn_token.span.start().line;
             if let Some(why) = matcher::skip_reason(f) {
                 report
                     .skipped
                     .push(format!("{display}:{line} {}: {why}", f.path));
                 continue;
             }
-            let site = rw.instrument(f, rules[ri], input.crate_name, &display);
-            matched[ri].push(format!("{display}:{} {}", site.line, site.path));
+            match rw.instrument(f, rules[ri], input.crate_name, &display) {
+                Ok(site) => {
+                    matched[ri].push(format!("{display}:{} {}", site.line, site.path));
+                    used_hooks[ri] |= rules[ri].hooks.is_some();
+                }
+                Err(why) => report.skipped.push(format!(
+                    "{display}:{line} {}: rule `{}`: {why}",
+                    f.path, rules[ri].name
+                )),
+            }
         }
         rewrites.push((sf, rw));
     }
-    // Edition 2015 resolves `::instgo_runtime` from the crate root: the root declares it
-    // when any file of the crate uses it.
-    if input.edition == "2015" && rewrites.iter().any(|(_, rw)| !rw.is_empty()) {
-        if let Some((root, rw)) = rewrites.iter_mut().find(|(sf, _)| sf.path == input.src) {
-            rw.declare_runtime_crate(&root.ast);
+    // Hook files of rules that rewrote something, and every add_file of a rule that
+    // applies, become modules of the crate root.
+    let mut modules: Vec<(String, &Injected)> = Vec::new();
+    for (ri, r) in rules.iter().enumerate() {
+        if let (Some(h), true) = (&r.hooks, used_hooks[ri]) {
+            modules.push((hook_module(&r.name), &h.module));
+        }
+        // An added file goes where the rule rewrote something or, for a rule that only
+        // adds files, into the library (a package's binaries cannot see its items).
+        let add_here = if r.instruments_functions() || r.wrap_call.is_some() {
+            !matched[ri].is_empty()
+        } else {
+            !input.is_bin
+        };
+        if let (Some(a), true) = (&r.add_file, add_here) {
+            modules.push((added_module(&r.name), a));
+            matched[ri].push(format!("{}: module {}", a.file, added_module(&r.name)));
+        }
+    }
+    let mut injected = Vec::new();
+    if !modules.is_empty() {
+        if let Some((_, rw)) = rewrites.iter_mut().find(|(sf, _)| sf.path == input.src) {
+            for (name, m) in modules {
+                let path = input.inject_dir.join(format!("{name}.rs"));
+                rw.append_module(&name, &path);
+                injected.push((path, format!("// From {}\n{}", m.file, m.source)));
+            }
         }
     }
     let files = rewrites
@@ -131,7 +185,11 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             },
         });
     }
-    Plan { files, report }
+    Plan {
+        files,
+        injected,
+        report,
+    }
 }
 
 fn rel_to_package(path: &Path, manifest_dir: &Path) -> String {

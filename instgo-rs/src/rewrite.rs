@@ -21,6 +21,8 @@ pub struct Instrumented {
 
 struct Edit {
     at: usize,
+    /// Bytes of the original replaced by `text` (a `?` desugared, a called path swapped).
+    del: usize,
     /// Ties at one offset: closes (0) before opens (1); then by key (outer opens first,
     /// inner closes first).
     rank: (u8, i64),
@@ -76,7 +78,22 @@ impl FileRewrite {
     }
 
     fn push(&mut self, at: usize, rank: (u8, i64), text: String) {
-        self.edits.push(Edit { at, rank, text });
+        self.edits.push(Edit {
+            at,
+            del: 0,
+            rank,
+            text,
+        });
+    }
+
+    /// Replaces `len` bytes at `at` (syn offset); sorts after every insertion there.
+    pub(crate) fn replace(&mut self, at: usize, len: usize, text: String) {
+        self.edits.push(Edit {
+            at: self.offset(at),
+            del: len,
+            rank: (2, 0),
+            text,
+        });
     }
 
     /// Edition 2015 resolves `::instgo_runtime` from the crate root, so the root file
@@ -94,6 +111,21 @@ impl FileRewrite {
             (1, i64::MIN),
             " extern crate instgo_runtime; ".to_string(),
         );
+    }
+
+    /// Declares an injected module (a rule's hook file or `add_file`) at the end of the
+    /// crate root, on a line of its own after the last one, so no line moves.
+    pub fn append_module(&mut self, name: &str, path: &std::path::Path) {
+        let end = self.text.len();
+        self.edits.push(Edit {
+            at: end,
+            del: 0,
+            rank: (3, 0),
+            text: format!(
+                "\n#[doc(hidden)] #[allow(warnings, unused, missing_docs, missing_debug_implementations, unreachable_pub, unsafe_code, clippy::all, clippy::pedantic, clippy::nursery)] #[path = {:?}] mod {name};\n",
+                path.display().to_string()
+            ),
+        });
     }
 
     /// Makes a binary's `main` start the runtime before any user code runs.
@@ -114,61 +146,134 @@ impl FileRewrite {
         self.after_inner_attrs(f.attrs, open + 1, first_stmt)
     }
 
-    /// Wraps one function in a span as `rule` says. `file_path` is the file as rustc names it.
+    /// Rewrites one function as `rule` says: a span and/or hooks. `file_path` is the file
+    /// as rustc names it. `Err` says why the function is left alone.
     pub fn instrument(
         &mut self,
         f: &FnItem<'_>,
         rule: &Rule,
         crate_name: &str,
         file_path: &str,
-    ) -> Instrumented {
+    ) -> Result<Instrumented, String> {
         let line = f.sig.fn_token.span.start().line;
-        let name = span_name(&rule.span.name, f, crate_name);
+        let hooks = rule.hooks.as_ref();
+        let hook_mod = hook_module(&rule.name);
+        let on_exit = hooks.and_then(|h| h.on_exit.as_deref());
+        let ret_ty = observable_type(&f.sig.output, on_exit.is_some());
+        let try_shape = match on_exit {
+            Some(_) => Some(try_shape(f)?),
+            None => None,
+        };
+        let enter_args = match hooks {
+            Some(h) => hook_arguments(f, h)?,
+            None => HookArgs::default(),
+        };
+        let (name, kind) = match &rule.span {
+            Some(s) => (span_name(&s.name, f, crate_name), kind_name(s.kind)),
+            None => (f.path.clone(), "Internal"),
+        };
         let function = format!("{crate_name}::{}", f.path);
+        let without_span = if rule.span.is_none() {
+            ".without_span()"
+        } else {
+            ""
+        };
         let site = format!(
-            "{{ static __INSTGO_SITE: {RT}::Site = {RT}::Site::new({:?}, {:?}, {:?}, {:?}, {line}, {RT}::Kind::{}); &__INSTGO_SITE }}",
+            "{{ static __INSTGO_SITE: {RT}::Site = {RT}::Site::new({:?}, {name:?}, {function:?}, {file_path:?}, {line}, {RT}::Kind::{kind}){without_span}; &__INSTGO_SITE }}",
             rule.name,
-            name,
-            function,
-            file_path,
-            kind_name(rule.span.kind)
         );
+        let is_async = f.sig.asyncness.is_some();
+        let mut opening = enter_args.rebinds.clone();
+        match hooks {
+            None if is_async => {
+                opening.push_str(&format!(" let __instgo_cx = &{RT}::start_async({site});"))
+            }
+            None => opening.push_str(&format!(" let __instgo_cx = {RT}::enter({site});")),
+            Some(h) => {
+                let call = match &h.on_enter {
+                    Some(e) => format!(
+                        "|__instgo_h| {{ crate::{hook_mod}::{e}(__instgo_h{}); }}",
+                        enter_args.passed
+                    ),
+                    None => "|_| {}".to_string(),
+                };
+                if is_async {
+                    opening.push_str(&format!(
+                        " let __instgo_cx = &{RT}::start_async_hooked({site}, {call});"
+                    ));
+                } else {
+                    opening.push_str(&format!(
+                        " let __instgo_cx = {RT}::enter_hooked({site}, {call});"
+                    ));
+                }
+            }
+        }
+        if let Some(s) = &rule.span {
+            if !s.attributes.is_empty() {
+                opening.push_str(&format!(
+                    " if {RT}::Record::recording(&__instgo_cx) {{ #[allow(unused_imports)] use {RT}::{{AttrTyped as _, AttrDisplay as _, AttrDebug as _, AttrNone as _}};"
+                ));
+                for (key, expr) in &s.attributes {
+                    opening.push_str(&format!(
+                        " {RT}::Record::set_attribute(&__instgo_cx, {key:?}, (&&&&{RT}::AttrOf(&{expr})).__instgo_attr());"
+                    ));
+                }
+                opening.push_str(" }");
+            }
+        }
+        if let Some(h) = hooks {
+            for (arg, func) in &h.map_args {
+                opening.push_str(&format!(" let {arg} = crate::{hook_mod}::{func}({arg});"));
+            }
+        }
         let start = self.body_start(f);
         let close = self.offset(f.block.brace_token.span.close().byte_range().start);
-        if f.sig.asyncness.is_some() {
-            self.push(
-                start,
-                (1, i64::MIN + 2),
-                format!(" let __instgo_cx = &{RT}::start_async({site}); __instgo_cx.instrument(async move {{"),
-            );
+        if is_async {
+            opening.push_str(" __instgo_cx.instrument(async move {");
             self.push(close, (0, i64::MAX), "}).await ".to_string());
-        } else {
-            self.push(
-                start,
-                (1, i64::MIN + 2),
-                format!(" let __instgo_cx = {RT}::enter({site});"),
-            );
         }
-        let ret_ty = observable_type(&f.sig.output);
+        self.push(start, (1, i64::MIN + 2), opening);
+        let exit_hook = on_exit.map(|e| format!("__instgo_cx.exit(|__instgo_h| {{ crate::{hook_mod}::{e}(__instgo_h, &__instgo_r); }});"));
         let mut v = Observations {
             rw: self,
             ret_ty: ret_ty.as_deref(),
+            exit_hook: exit_hook.as_deref(),
+            try_shape,
             depth: 0,
         };
         // The tail expression is an exit of the function; every other statement may hold
         // `return`s and `?`s.
         let tail_index = f.block.stmts.len().checked_sub(1);
+        let mut has_tail = false;
         for (i, stmt) in f.block.stmts.iter().enumerate() {
             match stmt {
-                syn::Stmt::Expr(tail, None) if Some(i) == tail_index => v.observe_value(tail),
+                syn::Stmt::Expr(tail, None) if Some(i) == tail_index => {
+                    has_tail = true;
+                    v.observe_value(tail)
+                }
                 _ => v.visit_stmt(stmt),
             }
         }
-        Instrumented {
+        // A `()` function that ends in a statement falls off its end: that is an exit too.
+        if let (Some(hook), false, Some("()")) = (&exit_hook, has_tail, ret_ty.as_deref()) {
+            let end = match f.block.stmts.last() {
+                // `m!()` at the end without `;` is the tail of a `()` body: end it first.
+                Some(syn::Stmt::Macro(m)) if m.semi_token.is_none() => ";",
+                _ => "",
+            };
+            self.push(
+                close,
+                (0, i64::MAX - 1),
+                format!(
+                    "{end} #[allow(unreachable_code)] let () = {{ let __instgo_r = (); {hook} }}; "
+                ),
+            );
+        }
+        Ok(Instrumented {
             rule: rule.name.clone(),
             path: f.path.clone(),
             line,
-        }
+        })
     }
 
     /// The file with every edit applied.
@@ -180,9 +285,12 @@ impl FileRewrite {
         );
         let mut pos = 0;
         for e in &self.edits {
-            out.push_str(&text[pos..e.at]);
+            // An insertion inside a replaced range cannot happen (replaced ranges are
+            // single tokens or paths with nothing spliced into them); clamp regardless.
+            let at = e.at.max(pos);
+            out.push_str(&text[pos..at]);
             out.push_str(&e.text);
-            pos = e.at;
+            pos = at + e.del;
         }
         out.push_str(&text[pos..]);
         out
@@ -212,15 +320,155 @@ fn span_name(template: &str, f: &FnItem<'_>, crate_name: &str) -> String {
         .replace("{crate}", crate_name)
 }
 
+/// The module a rule's hook file becomes in the target crate.
+pub fn hook_module(rule: &str) -> String {
+    let clean: String = rule
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("__instgo_hooks_{clean}")
+}
+
+/// The module a rule's `add_file` becomes in the target crate.
+pub fn added_module(rule: &str) -> String {
+    hook_module(rule).replacen("__instgo_hooks_", "__instgo_add_", 1)
+}
+
+/// How `?` becomes an exit `on_exit` can see: the value the function returns.
+#[derive(Clone, Copy)]
+enum TryShape {
+    Result,
+    Option,
+}
+
+fn try_shape(f: &FnItem<'_>) -> Result<TryShape, String> {
+    let last = match &f.sig.output {
+        syn::ReturnType::Type(_, ty) => match &**ty {
+            syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        },
+        syn::ReturnType::Default => None,
+    };
+    match last.as_deref() {
+        Some(s) if s.ends_with("Result") => Ok(TryShape::Result),
+        Some("Option") => Ok(TryShape::Option),
+        _ => {
+            let mut finder = FindTry(false);
+            finder.visit_block(f.block);
+            if finder.0 {
+                Err("its `?` cannot be shown to the on_exit hook: the return type is neither a Result nor an Option".into())
+            } else {
+                Ok(TryShape::Result) // no `?` to rewrite
+            }
+        }
+    }
+}
+
+struct FindTry(bool);
+impl<'ast> Visit<'ast> for FindTry {
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    fn visit_expr_try(&mut self, _: &'ast syn::ExprTry) {
+        self.0 = true;
+    }
+}
+
+/// What a hooked function does before `on_enter`, and the arguments it passes.
+#[derive(Default)]
+struct HookArgs {
+    /// `let mut x = x;` for `mut_args` not declared `mut`.
+    rebinds: String,
+    /// `, &a, &mut b` after the call context.
+    passed: String,
+}
+
+fn hook_arguments(f: &FnItem<'_>, h: &crate::rule::Hooks) -> Result<HookArgs, String> {
+    // (name, declared mut, receiver by reference)
+    let mut params: Vec<(String, bool, Option<bool>)> = Vec::new();
+    let mut unnamed = Vec::new();
+    for (i, input) in f.sig.inputs.iter().enumerate() {
+        match input {
+            syn::FnArg::Receiver(r) => params.push((
+                "self".into(),
+                r.mutability.is_some() && r.reference.is_none(),
+                Some(r.reference.is_some()),
+            )),
+            syn::FnArg::Typed(t) => match &*t.pat {
+                syn::Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none() => {
+                    params.push((p.ident.to_string(), p.mutability.is_some(), None))
+                }
+                _ => unnamed.push(i + 1),
+            },
+        }
+    }
+    let wanted: Vec<String> = match &h.args {
+        Some(a) => a.clone(),
+        None => {
+            if h.on_enter.is_some() && !unnamed.is_empty() {
+                return Err(format!(
+                    "parameter {} is a pattern, which the on_enter hook cannot be given; list the parameters it takes in `hooks.args`",
+                    unnamed[0]
+                ));
+            }
+            params.iter().map(|p| p.0.clone()).collect()
+        }
+    };
+    let mut out = HookArgs::default();
+    for name in wanted.iter().chain(h.map_args.iter().map(|(a, _)| a)) {
+        if !params.iter().any(|p| &p.0 == name) {
+            return Err(format!(
+                "it has no parameter `{name}` (named by the rule's hooks)"
+            ));
+        }
+    }
+    if h.on_enter.is_none() {
+        return Ok(out);
+    }
+    for name in &wanted {
+        let (_, declared_mut, receiver) = params.iter().find(|p| &p.0 == name).unwrap();
+        let as_mut = h.mut_args.contains(name);
+        let arg = match (receiver, as_mut) {
+            (Some(true), false) => "&*self".to_string(),
+            (Some(true), true) => "&mut *self".to_string(),
+            (Some(false), false) => "&self".to_string(),
+            (Some(false), true) if *declared_mut => "&mut self".to_string(),
+            (Some(false), true) => {
+                return Err(
+                    "`self` is in `hooks.mut_args` but is taken by value without `mut`".into(),
+                )
+            }
+            (None, false) => format!("&{name}"),
+            (None, true) => {
+                if !declared_mut {
+                    out.rebinds
+                        .push_str(&format!(" #[allow(unused_mut)] let mut {name} = {name};"));
+                }
+                format!("&mut {name}")
+            }
+        };
+        out.passed.push_str(", ");
+        out.passed.push_str(&arg);
+    }
+    Ok(out)
+}
+
 /// The declared return type as a `let` annotation can name it (`impl Trait` becomes `_`),
-/// or `None` when there is nothing to observe (`()`, `!`).
-fn observable_type(out: &syn::ReturnType) -> Option<String> {
+/// or `None` when there is nothing to observe (`()` unless an on_exit hook wants to see
+/// it, `!`).
+fn observable_type(out: &syn::ReturnType, unit_too: bool) -> Option<String> {
     let syn::ReturnType::Type(_, ty) = out else {
-        return None;
+        return unit_too.then(|| "()".to_string());
     };
     match &**ty {
         syn::Type::Never(_) => return None,
-        syn::Type::Tuple(t) if t.elems.is_empty() => return None,
+        syn::Type::Tuple(t) if t.elems.is_empty() => return unit_too.then(|| "()".to_string()),
         _ => {}
     }
     let mut ty = (**ty).clone();
@@ -251,6 +499,11 @@ fn observe_call(value: &str) -> String {
 struct Observations<'r> {
     rw: &'r mut FileRewrite,
     ret_ty: Option<&'r str>,
+    /// The on_exit hook call, run after the observation with `__instgo_r` in scope.
+    exit_hook: Option<&'r str>,
+    /// Set when there is an exit hook: `?` is then spelled out so the hook sees the value
+    /// the function returns.
+    try_shape: Option<TryShape>,
     depth: i64,
 }
 
@@ -258,6 +511,15 @@ impl Observations<'_> {
     fn range(&self, e: &syn::Expr) -> (usize, usize) {
         let r = span_range(e);
         (self.rw.offset(r.0), self.rw.offset(r.1))
+    }
+
+    /// The text after a returned value: observe it, run the exit hook, yield it.
+    fn exit_tail(&self) -> String {
+        let hook = self.exit_hook.map(|h| format!("{h} ")).unwrap_or_default();
+        format!(
+            "; #[allow(unreachable_code)] let __instgo_r = {{ {} {hook}__instgo_r }}; __instgo_r }}",
+            observe_call("__instgo_r"),
+        )
     }
 
     /// `EXPR` → `{ let __instgo_r: RT = EXPR; observe; __instgo_r }`
@@ -269,14 +531,8 @@ impl Observations<'_> {
         let d = self.depth;
         self.rw
             .push(start, (1, d), format!("{{ let __instgo_r: {ty} = "));
-        self.rw.push(
-            end,
-            (0, -d),
-            format!(
-                "; #[allow(unreachable_code)] let __instgo_r = {{ {} __instgo_r }}; __instgo_r }}",
-                observe_call("__instgo_r")
-            ),
-        );
+        let tail = self.exit_tail();
+        self.rw.push(end, (0, -d), tail);
         self.depth += 1;
         self.visit_expr(e);
         self.depth -= 1;
@@ -304,6 +560,36 @@ impl<'ast> Visit<'ast> for Observations<'_> {
     }
 
     fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
+        if let (Some(shape), Some(ty)) = (self.try_shape, self.ret_ty) {
+            // `OPERAND?` → `(match OPERAND { Ok(v) => v, Err(e) => return EXIT(Err(From::from(e))) })`:
+            // what `?` does for Result and Option, with the exit hook seeing the value.
+            let (start, end) = self.range(&t.expr);
+            let q = self.rw.offset(t.question_token.span.byte_range().start);
+            let d = self.depth;
+            let (ok, err, returned) = match shape {
+                TryShape::Result => (
+                    "Ok(__instgo_v)",
+                    "Err(__instgo_e)",
+                    "Err(From::from(__instgo_e))",
+                ),
+                TryShape::Option => ("Some(__instgo_v)", "None", "None"),
+            };
+            self.rw.push(start, (1, d), "(match ".to_string());
+            let _ = end;
+            let tail = self.exit_tail();
+            self.rw.edits.push(Edit {
+                at: q,
+                del: 1,
+                rank: (0, -d),
+                text: format!(
+                    " {{ {ok} => __instgo_v, {err} => return {{ let __instgo_r: {ty} = {returned}{tail} }})"
+                ),
+            });
+            self.depth += 1;
+            self.visit_expr(&t.expr);
+            self.depth -= 1;
+            return;
+        }
         // `OPERAND?` → `(match OPERAND { __instgo_q => { observe; __instgo_q } })?`: a
         // match keeps the operand's temporaries alive exactly as long as before.
         let (start, end) = self.range(&t.expr);

@@ -87,6 +87,41 @@ pub struct SpanAction {
     /// Name template: `{path}` (path inside the crate), `{fn}`, `{type}`, `{crate}`.
     pub name: String,
     pub kind: SpanKind,
+    /// Attribute key → argument expression (`user.id`, `self.name`), set at entry.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Source code a rule brings into its target crate, as a module.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Injected {
+    /// Where it came from, for messages (`builtin:axum/hooks.rs`, `/ws/hooks.rs`).
+    pub file: String,
+    pub source: String,
+}
+
+/// Functions from the rule's hook file, run in the instrumented function.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Hooks {
+    pub module: Injected,
+    /// `fn(&mut CallContext, &arg...)`, before the body.
+    pub on_enter: Option<String>,
+    /// `fn(&mut CallContext, &ret)`, at every exit.
+    pub on_exit: Option<String>,
+    /// The parameters `on_enter` receives, in order; `None`: all of them.
+    pub args: Option<Vec<String>>,
+    /// Parameters `on_enter` receives as `&mut`.
+    pub mut_args: Vec<String>,
+    /// Parameter → hook fn that replaces it at entry (`let p = hooks::f(p);`).
+    pub map_args: Vec<(String, String)>,
+}
+
+/// Call sites to wrap: `PATH(args)` becomes `hooks::WITH(args)`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrapCall {
+    /// Full path of the called function (`std::thread::spawn`).
+    pub path: String,
+    /// The hook function called instead.
+    pub with: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -97,8 +132,28 @@ pub struct Rule {
     /// A semver requirement on the package version; `None` means any version.
     pub version: Option<String>,
     pub selector: Selector,
-    pub span: SpanAction,
+    /// `None` with `span = false`: hooks and wrapped calls only.
+    pub span: Option<SpanAction>,
+    pub hooks: Option<Hooks>,
+    pub add_file: Option<Injected>,
+    pub wrap_call: Option<WrapCall>,
     pub origin: Origin,
+}
+
+impl Rule {
+    /// Whether selected functions are rewritten (span, hooks or mapped arguments), as
+    /// opposed to only having call sites wrapped or a file added.
+    pub fn instruments_functions(&self) -> bool {
+        self.span.is_some()
+            || self.hooks.as_ref().is_some_and(|h| {
+                h.on_enter.is_some() || h.on_exit.is_some() || !h.map_args.is_empty()
+            })
+    }
+
+    /// Whether `krate` (normalized) is a target of this rule.
+    pub fn targets(&self, krate: &str) -> bool {
+        crate::glob::matches(&self.krate, krate)
+    }
 }
 
 /// All rules in force for one build, as the driver hands them to the wrapper.
@@ -140,15 +195,74 @@ struct RawRule {
     attr: Option<String>,
     #[serde(rename = "async")]
     is_async: Option<bool>,
-    span: Option<RawSpan>,
+    span: Option<Spanned<RawSpanOrOff>>,
+    hooks: Option<Spanned<RawHooks>>,
+    add_file: Option<Spanned<String>>,
+    wrap_call: Option<Spanned<RawWrapCall>>,
 }
 
-#[derive(Deserialize)]
+/// `span = false`, or a `span` table. (Not `#[serde(untagged)]`: that would swallow the
+/// table's own errors, such as an unknown key, into "did not match any variant".)
+enum RawSpanOrOff {
+    Off(bool),
+    Span(RawSpan),
+}
+
+impl<'de> Deserialize<'de> for RawSpanOrOff {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawSpanOrOff;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`false` or a table such as { name = \"{fn}\", kind = \"server\" }")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<RawSpanOrOff, E> {
+                Ok(RawSpanOrOff::Off(b))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawSpanOrOff, A::Error> {
+                RawSpan::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawSpanOrOff::Span)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSpan {
     name: Option<String>,
     kind: Option<Spanned<String>>,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, Spanned<String>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    file: Spanned<String>,
+    on_enter: Option<Spanned<String>>,
+    on_exit: Option<Spanned<String>>,
+    args: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    mut_args: Vec<Spanned<String>>,
+    #[serde(default)]
+    map_args: std::collections::BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWrapCall {
+    #[serde(rename = "fn")]
+    path: Spanned<String>,
+    with: Spanned<String>,
+}
+
+/// Reads a file a rules document names: `Ok((name for messages, text))`.
+pub type ReadFile = dyn Fn(&str) -> Result<(String, String), String>;
 
 /// One rules document and where it came from.
 pub struct Source<'a> {
@@ -156,6 +270,9 @@ pub struct Source<'a> {
     pub file: PathBuf,
     pub text: &'a str,
     pub builtin: bool,
+    /// Reads a file named by the rules (`hooks.file`, `add_file`) relative to this
+    /// document: its name for messages and its text.
+    pub read: &'a ReadFile,
 }
 
 fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -237,13 +354,13 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
     if krate.is_empty()
         || !krate
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '?'))
     {
         return Err(err(
             src,
             raw.krate.span().start,
             format!(
-                "`crate` must be a package name, got {:?}",
+                "`crate` must be a package name or a glob over package names, got {:?}",
                 raw.krate.get_ref()
             ),
         ));
@@ -291,10 +408,82 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
             "`fn` is an empty pattern; use \"*\" for every function",
         ));
     }
-    let span = raw.span.unwrap_or(RawSpan {
-        name: None,
-        kind: None,
-    });
+    let hooks = match raw.hooks {
+        Some(h) => Some(convert_hooks(src, h)?),
+        None => None,
+    };
+    let wrap_call = match raw.wrap_call {
+        Some(w) => {
+            let at = w.span().start;
+            let w = w.into_inner();
+            let path = w.path.get_ref().trim().trim_start_matches("::").to_string();
+            if path.split("::").count() < 2 || !path.split("::").all(is_ident) {
+                return Err(err(
+                    src,
+                    w.path.span().start,
+                    format!("`wrap_call.fn` must be a full path such as \"std::thread::spawn\", got {:?}", w.path.get_ref()),
+                ));
+            }
+            let with = ident(src, &w.with, "wrap_call.with")?;
+            let Some(h) = &hooks else {
+                return Err(err(src, at, "`wrap_call` calls a function of the rule's hook file: add `hooks = { file = \"...\" }`"));
+            };
+            require_fn(src, &w.with, &h.module, &with)?;
+            Some(WrapCall { path, with })
+        }
+        None => None,
+    };
+    let add_file = match raw.add_file {
+        Some(f) => Some(read_injected(src, &f)?),
+        None => None,
+    };
+    let hooks_run = hooks
+        .as_ref()
+        .is_some_and(|h| h.on_enter.is_some() || h.on_exit.is_some() || !h.map_args.is_empty());
+    // No action named: the rule makes spans. `span = false` turns them off.
+    let raw_span = match raw.span.map(Spanned::into_inner) {
+        Some(RawSpanOrOff::Off(false)) => None,
+        Some(RawSpanOrOff::Off(true)) => Some(RawSpan::default()),
+        Some(RawSpanOrOff::Span(s)) => Some(s),
+        None if hooks_run || wrap_call.is_some() || add_file.is_some() => {
+            if hooks_run {
+                Some(RawSpan::default())
+            } else {
+                None
+            }
+        }
+        None => Some(RawSpan::default()),
+    };
+    let span = match raw_span {
+        Some(span) => Some(convert_span(src, offset, span)?),
+        None => None,
+    };
+    let (line, _) = position(src.text, offset);
+    Ok(Rule {
+        name,
+        krate: normalize_crate(krate),
+        version,
+        selector: Selector {
+            func,
+            impl_type: raw.impl_type,
+            trait_name: raw.trait_name,
+            path: raw.path,
+            vis,
+            attr: raw.attr,
+            is_async: raw.is_async,
+        },
+        span,
+        hooks,
+        add_file,
+        wrap_call,
+        origin: Origin {
+            file: src.file.display().to_string(),
+            line,
+        },
+    })
+}
+
+fn convert_span(src: &Source<'_>, offset: usize, span: RawSpan) -> Result<SpanAction, RuleError> {
     let kind = match span
         .kind
         .as_ref()
@@ -323,29 +512,145 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
             format!("span name {template:?} uses `{{{bad}}}`; known: {{path}}, {{fn}}, {{type}}, {{crate}}"),
         ));
     }
-    let (line, _) = position(src.text, offset);
-    Ok(Rule {
-        name,
-        krate: normalize_crate(krate),
-        version,
-        selector: Selector {
-            func,
-            impl_type: raw.impl_type,
-            trait_name: raw.trait_name,
-            path: raw.path,
-            vis,
-            attr: raw.attr,
-            is_async: raw.is_async,
-        },
-        span: SpanAction {
-            name: template,
-            kind,
-        },
-        origin: Origin {
-            file: src.file.display().to_string(),
-            line,
-        },
+    let mut attributes = Vec::new();
+    for (key, expr) in span.attributes {
+        let e = expr.get_ref().trim();
+        let mut parts = e.split('.');
+        let head_ok = parts.next().is_some_and(is_ident);
+        if !head_ok
+            || !parts
+                .all(|p| is_ident(p) || (!p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+        {
+            return Err(err(
+                src,
+                expr.span().start,
+                format!("attribute `{key}`: {e:?} is not an argument or a field of one (`req`, `self.name`, `user.id`)"),
+            ));
+        }
+        attributes.push((key, e.to_string()));
+    }
+    Ok(SpanAction {
+        name: template,
+        kind,
+        attributes,
     })
+}
+
+fn convert_hooks(src: &Source<'_>, raw: Spanned<RawHooks>) -> Result<Hooks, RuleError> {
+    let raw = raw.into_inner();
+    let module = read_injected(src, &raw.file)?;
+    let named = |f: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, RuleError> {
+        match f {
+            Some(f) => {
+                let name = ident(src, f, what)?;
+                require_fn(src, f, &module, &name)?;
+                Ok(Some(name))
+            }
+            None => Ok(None),
+        }
+    };
+    let on_enter = named(&raw.on_enter, "hooks.on_enter")?;
+    let on_exit = named(&raw.on_exit, "hooks.on_exit")?;
+    let idents = |list: &[Spanned<String>], what: &str| -> Result<Vec<String>, RuleError> {
+        list.iter().map(|a| ident(src, a, what)).collect()
+    };
+    let args = match &raw.args {
+        Some(a) => Some(idents(a, "hooks.args")?),
+        None => None,
+    };
+    let mut_args = idents(&raw.mut_args, "hooks.mut_args")?;
+    let mut map_args = Vec::new();
+    for (arg, f) in &raw.map_args {
+        if !is_ident(arg) {
+            return Err(err(
+                src,
+                f.span().start,
+                format!("`hooks.map_args`: {arg:?} is not a parameter name"),
+            ));
+        }
+        let name = ident(src, f, "hooks.map_args")?;
+        require_fn(src, f, &module, &name)?;
+        map_args.push((arg.clone(), name));
+    }
+    Ok(Hooks {
+        module,
+        on_enter,
+        on_exit,
+        args,
+        mut_args,
+        map_args,
+    })
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f == '_' || f.is_ascii_alphabetic())
+        && c.all(|x| x == '_' || x.is_ascii_alphanumeric())
+}
+
+fn ident(src: &Source<'_>, v: &Spanned<String>, what: &str) -> Result<String, RuleError> {
+    let s = v.get_ref().trim();
+    if is_ident(s) {
+        Ok(s.to_string())
+    } else {
+        Err(err(
+            src,
+            v.span().start,
+            format!("`{what}` must be an identifier, got {s:?}"),
+        ))
+    }
+}
+
+fn read_injected(src: &Source<'_>, file: &Spanned<String>) -> Result<Injected, RuleError> {
+    let (shown, source) = (src.read)(file.get_ref()).map_err(|e| {
+        err(
+            src,
+            file.span().start,
+            format!("cannot read {:?}: {e}", file.get_ref()),
+        )
+    })?;
+    if let Err(e) = syn::parse_file(&source) {
+        let at = e.span().start();
+        return Err(err(
+            src,
+            file.span().start,
+            format!("{shown}:{}:{}: not valid Rust: {e}", at.line, at.column + 1),
+        ));
+    }
+    Ok(Injected {
+        file: shown,
+        source,
+    })
+}
+
+/// The hook file must define `name` as a function the instrumented crate can call.
+fn require_fn(
+    src: &Source<'_>,
+    at: &Spanned<String>,
+    module: &Injected,
+    name: &str,
+) -> Result<(), RuleError> {
+    let Ok(file) = syn::parse_file(&module.source) else {
+        return Ok(()); // reported by read_injected
+    };
+    let found = file.items.iter().find_map(|i| match i {
+        syn::Item::Fn(f) if f.sig.ident == name => Some(&f.vis),
+        _ => None,
+    });
+    match found {
+        Some(syn::Visibility::Inherited) => Err(err(
+            src,
+            at.span().start,
+            format!("`{name}` in {} must be `pub` (or `pub(crate)`): instrumented functions anywhere in the crate call it", module.file),
+        )),
+        Some(_) => Ok(()),
+        None => Err(err(
+            src,
+            at.span().start,
+            format!("{} has no function `{name}`", module.file),
+        )),
+    }
 }
 
 fn unknown_placeholder(template: &str) -> Option<String> {
@@ -371,11 +676,16 @@ pub fn workspace_rules_file(workspace_root: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    fn no_files(name: &str) -> Result<(String, String), String> {
+        Err(format!("no file {name} in this test"))
+    }
+
     fn compile_one(text: &str) -> Result<RuleSet, RuleError> {
         compile(&[Source {
             file: "rules.toml".into(),
             text,
             builtin: false,
+            read: &no_files,
         }])
     }
 
@@ -387,7 +697,7 @@ mod tests {
         let r = &set.rules[0];
         assert_eq!(r.krate, "shapes_lib");
         assert_eq!(r.selector.func, "*");
-        assert_eq!(r.span.kind, SpanKind::Internal);
+        assert_eq!(r.span.as_ref().unwrap().kind, SpanKind::Internal);
         assert_eq!(r.origin.to_string(), "rules.toml:1");
     }
 
@@ -432,11 +742,13 @@ mod tests {
                 file: "builtin:axum/rule.toml".into(),
                 text: builtin,
                 builtin: true,
+                read: &no_files,
             },
             Source {
                 file: "rules.toml".into(),
                 text: user,
                 builtin: false,
+                read: &no_files,
             },
         ])
         .unwrap();
@@ -455,17 +767,102 @@ mod tests {
                 file: "builtin:axum/rule.toml".into(),
                 text: builtin,
                 builtin: true,
+                read: &no_files,
             },
             Source {
                 file: "rules.toml".into(),
                 text: dup,
                 builtin: false,
+                read: &no_files,
             },
         ])
         .unwrap_err();
         assert!(
             e.message
                 .contains("already defined at builtin:axum/rule.toml:1"),
+            "{e}"
+        );
+    }
+
+    fn with_hook_file(text: &str, hooks: &'static str) -> Result<RuleSet, RuleError> {
+        let read = move |name: &str| -> Result<(String, String), String> {
+            match name {
+                "h.rs" => Ok(("h.rs".into(), hooks.to_string())),
+                other => Err(format!("no file {other}")),
+            }
+        };
+        compile(&[Source {
+            file: "rules.toml".into(),
+            text,
+            builtin: false,
+            read: &read,
+        }])
+    }
+
+    #[test]
+    fn actions_parse_and_are_checked_against_the_hook_file() {
+        let head = "[[rule]]\nname = \"a\"\ncrate = \"x\"\n";
+        let good = "pub fn enter() {}\npub(crate) fn exit() {}\nfn private() {}\n";
+        let set = with_hook_file(
+            &format!("{head}span = false\nhooks = {{ file = \"h.rs\", on_enter = \"enter\", on_exit = \"exit\", mut_args = [\"req\"] }}\n"),
+            good,
+        )
+        .unwrap();
+        let r = &set.rules[0];
+        assert!(r.span.is_none() && r.instruments_functions());
+        assert_eq!(r.hooks.as_ref().unwrap().mut_args, vec!["req".to_string()]);
+        // Hooks without `span = false` make spans too.
+        let set = with_hook_file(
+            &format!("{head}hooks = {{ file = \"h.rs\", on_enter = \"enter\" }}\n"),
+            good,
+        )
+        .unwrap();
+        assert!(set.rules[0].span.is_some());
+        // wrap_call alone rewrites call sites, not functions.
+        let set = with_hook_file(&format!("{head}wrap_call = {{ fn = \"std::thread::spawn\", with = \"enter\" }}\nhooks = {{ file = \"h.rs\" }}\n"), good).unwrap();
+        assert!(!set.rules[0].instruments_functions());
+
+        let cases: &[(&str, &str)] = &[
+            (
+                "hooks = { file = \"h.rs\", on_enter = \"missing\" }",
+                "has no function `missing`",
+            ),
+            (
+                "hooks = { file = \"h.rs\", on_enter = \"private\" }",
+                "must be `pub`",
+            ),
+            ("hooks = { file = \"nope.rs\" }", "cannot read"),
+            (
+                "hooks = { file = \"h.rs\", on_entr = \"enter\" }",
+                "on_entr",
+            ),
+            (
+                "wrap_call = { fn = \"spawn\", with = \"enter\" }",
+                "full path",
+            ),
+            (
+                "wrap_call = { fn = \"std::thread::spawn\", with = \"enter\" }",
+                "add `hooks",
+            ),
+            (
+                "span = { attributes = { \"k\" = \"user.id()\" } }",
+                "not an argument",
+            ),
+            ("span = { nme = \"x\" }", "nme"),
+            ("span = 3", "`false` or a table"),
+        ];
+        for (body, wanted) in cases {
+            let e = with_hook_file(&format!("{head}{body}\n"), good).unwrap_err();
+            assert!(e.message.contains(wanted), "{body}: {e}");
+            assert_eq!(e.line, 4, "{body}: {e}");
+        }
+        let e = with_hook_file(
+            &format!("{head}hooks = {{ file = \"h.rs\" }}\n"),
+            "fn broken( {}",
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("h.rs:1:") && e.message.contains("not valid Rust"),
             "{e}"
         );
     }

@@ -103,8 +103,10 @@ fn instrument(
     let (applicable, out_of_range) = plan::applicable(&rules.rules, &package, &version);
     let src = PathBuf::from(parsed.src().unwrap_or_default());
 
+    let inject_dir = Path::new(&dir).join("inject").join(&unit);
     let mut report;
     let files;
+    let mut injected = Vec::new();
     if applicable.is_empty() && !parsed.is_bin() {
         report = CrateReport {
             package,
@@ -122,10 +124,12 @@ fn instrument(
             version: &version,
             edition: &parsed.edition,
             is_bin: parsed.is_bin(),
+            inject_dir: &inject_dir,
         };
         let p = plan::plan(&input, &applicable);
         report = p.report;
         files = p.files;
+        injected = p.injected;
     }
     report.rules.extend(out_of_range);
     report.crate_types = parsed.crate_types.clone();
@@ -167,6 +171,13 @@ fn instrument(
     }
     shadow::build(&mirror, &shadow_root, &overlay)
         .with_context(|| format!("building the shadow tree {}", shadow_root.display()))?;
+    if !injected.is_empty() {
+        std::fs::create_dir_all(&inject_dir)
+            .with_context(|| format!("creating {}", inject_dir.display()))?;
+        for (path, text) in &injected {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     report.shadow = Some(shadow_root.display().to_string());
     report.source_root = Some(mirror.display().to_string());
 

@@ -3,7 +3,7 @@
 
 use instgo::matcher;
 use instgo::rewrite::FileRewrite;
-use instgo::rule::{Origin, Rule, Selector, SpanAction, SpanKind};
+use instgo::rule::{Hooks, Injected, Origin, Rule, Selector, SpanAction, SpanKind, WrapCall};
 
 fn rule() -> Rule {
     Rule {
@@ -11,10 +11,14 @@ fn rule() -> Rule {
         krate: "demo".into(),
         version: None,
         selector: Selector::new("*"),
-        span: SpanAction {
+        span: Some(SpanAction {
             name: "{path}".into(),
             kind: SpanKind::Internal,
-        },
+            attributes: Vec::new(),
+        }),
+        hooks: None,
+        add_file: None,
+        wrap_call: None,
         origin: Origin {
             file: "rules.toml".into(),
             line: 1,
@@ -22,17 +26,44 @@ fn rule() -> Rule {
     }
 }
 
+fn hooks(on_enter: bool, on_exit: bool) -> Hooks {
+    Hooks {
+        module: Injected {
+            file: "hooks.rs".into(),
+            source: String::new(),
+        },
+        on_enter: on_enter.then(|| "enter".to_string()),
+        on_exit: on_exit.then(|| "exit".to_string()),
+        args: None,
+        mut_args: Vec::new(),
+        map_args: Vec::new(),
+    }
+}
+
 fn rewrite(src: &str, edition_2015: bool) -> String {
+    rewrite_with(src, edition_2015, &rule())
+}
+
+fn rewrite_with(src: &str, edition_2015: bool, r: &Rule) -> String {
     let file: syn::File = syn::parse_str(src).unwrap();
     let (fns, _) = matcher::functions(&file, &[]);
-    let r = rule();
     let mut rw = FileRewrite::new(src, 0);
+    let imports = instgo::wrapcall::Imports::of(&file);
+    let mut skipped = String::new();
     for f in &fns {
         if f.path == "main" {
             rw.start_runtime_in(f);
         }
-        if matcher::selects(&r, f, "src/lib.rs") && matcher::skip_reason(f).is_none() {
-            rw.instrument(f, &r, "demo", "src/lib.rs");
+        if let Some(w) = &r.wrap_call {
+            instgo::wrapcall::wrap_calls(&mut rw, &imports, f.block, &w.path, "crate::h::wrapped");
+        }
+        if r.instruments_functions()
+            && matcher::selects(r, f, "src/lib.rs")
+            && matcher::skip_reason(f).is_none()
+        {
+            if let Err(why) = rw.instrument(f, r, "demo", "src/lib.rs") {
+                skipped.push_str(&format!("\n// skipped {}: {why}", f.path));
+            }
         }
     }
     if edition_2015 {
@@ -43,7 +74,7 @@ fn rewrite(src: &str, edition_2015: bool) -> String {
     // The result must still be Rust.
     syn::parse_str::<syn::File>(&out)
         .unwrap_or_else(|e| panic!("rewritten source does not parse: {e}\n{out}"));
-    out
+    out + &skipped
 }
 
 macro_rules! shape {
@@ -77,3 +108,83 @@ shape!(closures_and_nested_items_keep_their_own_exits, "fn outer() -> Option<u8>
 fn edition_2015_declares_the_runtime_after_inner_attributes() {
     insta::assert_snapshot!(rewrite("#![allow(dead_code)]\n//! docs\nfn a() {}\n", true));
 }
+
+macro_rules! hooked {
+    ($name:ident, $src:expr, $rule:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(rewrite_with($src, false, &$rule));
+        }
+    };
+}
+
+fn with_hooks(h: Hooks) -> Rule {
+    Rule {
+        hooks: Some(h),
+        ..rule()
+    }
+}
+
+hooked!(
+    hooks_sync_enter_exit_and_try,
+    "fn get(&self, key: &str, n: u32) -> Result<u32, Error> {\n    if n == 0 {\n        return Err(Error::Zero);\n    }\n    let v = self.load(key)?;\n    Ok(v + n)\n}\n",
+    with_hooks(hooks(true, true))
+);
+hooked!(
+    hooks_async_with_option_try,
+    "async fn find(id: u32) -> Option<u32> {\n    let v = lookup(id).await?;\n    Some(v)\n}\n",
+    with_hooks(hooks(true, true))
+);
+hooked!(
+    hooks_unit_fn_falls_off_the_end,
+    "fn log(msg: String) {\n    println!(\"{msg}\");\n}\nfn tail_macro(x: u8) {\n    println!(\"{x}\")\n}\nfn tail_expr() {\n    work()\n}\n",
+    with_hooks(hooks(false, true))
+);
+hooked!(
+    hooks_mut_and_mapped_args_without_span,
+    "pub fn spawn<F: FnOnce()>(f: F, mut name: String, req: Request) -> Handle {\n    start(f, name, req)\n}\n",
+    Rule {
+        span: None,
+        hooks: Some(Hooks {
+            args: Some(vec!["req".into(), "name".into()]),
+            mut_args: vec!["req".into(), "name".into()],
+            map_args: vec![("f".into(), "carry".into())],
+            ..hooks(true, false)
+        }),
+        ..rule()
+    }
+);
+hooked!(
+    hooks_refuse_try_in_other_return_types_and_pattern_args,
+    "fn poll_it(x: u8) -> Poll<Result<u8, E>> {\n    let v = ready(x)?;\n    Poll::Ready(Ok(v))\n}\nfn pat((a, b): (u8, u8)) -> u8 {\n    a + b\n}\n",
+    with_hooks(hooks(true, true))
+);
+hooked!(
+    span_attributes_from_arguments,
+    "fn charge(&self, user: &User, cents: u64) -> bool {\n    true\n}\n",
+    Rule {
+        span: Some(SpanAction {
+            name: "billing {fn}".into(),
+            kind: SpanKind::Client,
+            attributes: vec![
+                ("user.id".into(), "user.id".into()),
+                ("amount".into(), "cents".into()),
+                ("account".into(), "self.account".into()),
+            ],
+        }),
+        ..rule()
+    }
+);
+hooked!(
+    wrap_call_sites,
+    "use std::thread;\nfn run() {\n    let h = thread::spawn(move || work());\n    h.join().unwrap();\n}\n",
+    Rule {
+        span: None,
+        hooks: Some(hooks(false, false)),
+        wrap_call: Some(WrapCall {
+            path: "std::thread::spawn".into(),
+            with: "wrapped".into(),
+        }),
+        ..rule()
+    }
+);

@@ -30,6 +30,19 @@ pub trait Record {
             }
         }
     }
+
+    /// Whether this call's span records, so that attribute values are worth computing.
+    #[inline]
+    fn recording(&self) -> bool {
+        self.context().is_some_and(|cx| cx.span().is_recording())
+    }
+
+    /// Sets an attribute taken from an argument (`span.attributes` of a rule).
+    fn set_attribute(&self, key: &'static str, value: Option<opentelemetry::Value>) {
+        if let (Some(cx), Some(value)) = (self.context(), value) {
+            cx.span().set_attribute(KeyValue::new(key, value));
+        }
+    }
 }
 
 impl<T: Record> Record for &T {
@@ -40,22 +53,35 @@ impl<T: Record> Record for &T {
 }
 
 fn start_span(site: &'static Site) -> Option<Context> {
+    start_span_with(site, Context::current(), None, Vec::new())
+}
+
+/// Starts `site`'s span as a child of `parent`; hooks may have chosen the name and added
+/// attributes before the start, so that samplers see them.
+pub(crate) fn start_span_with(
+    site: &'static Site,
+    parent: Context,
+    name: Option<String>,
+    mut attributes: Vec<KeyValue>,
+) -> Option<Context> {
     let sdk = crate::sdk::get()?;
-    let parent = Context::current();
-    let span = sdk
-        .tracer
-        .span_builder(site.name)
+    attributes.extend([
+        KeyValue::new("code.function.name", site.function),
+        KeyValue::new("code.file.path", site.file),
+        KeyValue::new("code.line.number", i64::from(site.line)),
+    ]);
+    let builder = match name {
+        Some(n) => sdk.tracer.span_builder(n),
+        None => sdk.tracer.span_builder(site.name),
+    };
+    let span = builder
         .with_kind(SpanKind::from(site.kind))
-        .with_attributes([
-            KeyValue::new("code.function.name", site.function),
-            KeyValue::new("code.file.path", site.file),
-            KeyValue::new("code.line.number", i64::from(site.line)),
-        ])
+        .with_attributes(attributes)
         .start_with_context(&sdk.tracer, &parent);
     Some(parent.with_span(span))
 }
 
-fn end_span(cx: &Context) {
+pub(crate) fn end_span(cx: &Context) {
     let span = cx.span();
     if std::thread::panicking() {
         let message = crate::sdk::take_panic_message().unwrap_or_else(|| "panic".to_string());
@@ -144,10 +170,7 @@ impl AsyncCall {
     /// Wraps the body's future so the span is the current context whenever it runs.
     #[inline]
     pub fn instrument<F: Future>(&self, fut: F) -> Instrumented<F> {
-        Instrumented {
-            fut,
-            cx: self.cx.clone(),
-        }
+        Instrumented::new(fut, self.cx.clone())
     }
 }
 
@@ -171,6 +194,12 @@ impl Drop for AsyncCall {
 pub struct Instrumented<F> {
     fut: F,
     cx: Option<Context>,
+}
+
+impl<F> Instrumented<F> {
+    pub(crate) fn new(fut: F, cx: Option<Context>) -> Self {
+        Instrumented { fut, cx }
+    }
 }
 
 impl<F: Future> Future for Instrumented<F> {

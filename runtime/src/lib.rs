@@ -13,13 +13,18 @@
 //!   ([`propagation`]), so hook code in any framework crate can use it without sharing a
 //!   type with this crate.
 //!
+//! * give hook code (a rule's own source file, compiled into the target crate) a
+//!   [`hook::CallContext`] and a way to carry context into spawned work ([`carry`]);
+//!
 //! It never writes to stdout, never panics into the application and never blocks the
 //! application's threads on export.
 
 mod call;
+pub mod carry;
 pub mod control;
 mod diag;
 mod glob;
+pub mod hook;
 mod observe;
 pub mod propagation;
 mod resource;
@@ -30,10 +35,17 @@ mod site;
 mod transport;
 
 /// The API that rewritten code uses. Not for people: its shape follows the rewriter.
+/// The value type of span attributes set by hooks.
+pub use opentelemetry::Value;
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::{enter, start_async, AsyncCall, Instrumented, Record, SyncCall};
-    pub use crate::observe::{Observe, ObserveAny, ObserveErrDebug, ObserveErrDisplay};
+    pub use crate::hook::{enter_hooked, start_async_hooked, HookedAsyncCall, HookedCall};
+    pub use crate::observe::{
+        AttrDebug, AttrDisplay, AttrNone, AttrOf, AttrTyped, Observe, ObserveAny, ObserveErrDebug,
+        ObserveErrDisplay,
+    };
     pub use crate::site::{Kind, Site};
 
     /// Called first thing in an instrumented binary's `main`: starts the SDK before user

@@ -58,3 +58,109 @@ impl<T> ObserveAny for Observe<'_, T> {
     #[inline(always)]
     fn __instgo_observe<R: Record>(&self, _call: &R) {}
 }
+
+/// A borrowed argument whose value becomes a span attribute (`span.attributes` of a rule).
+///
+/// Same trick as [`Observe`]: `(&&&&AttrOf(&arg)).__instgo_attr()` picks the typed value
+/// for numbers, booleans and strings, then `Display`, then `Debug`, else nothing.
+pub struct AttrOf<'a, T: ?Sized>(pub &'a T);
+
+/// Types that are attribute values as they are.
+pub trait ToAttrValue {
+    #[allow(missing_docs)]
+    fn to_attr_value(&self) -> opentelemetry::Value;
+}
+
+macro_rules! int_attr {
+    ($($t:ty),*) => {$(
+        impl ToAttrValue for $t {
+            fn to_attr_value(&self) -> opentelemetry::Value {
+                match i64::try_from(*self) {
+                    Ok(v) => opentelemetry::Value::I64(v),
+                    Err(_) => opentelemetry::Value::String(self.to_string().into()),
+                }
+            }
+        }
+    )*};
+}
+int_attr!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+impl ToAttrValue for f32 {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        opentelemetry::Value::F64(f64::from(*self))
+    }
+}
+impl ToAttrValue for f64 {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        opentelemetry::Value::F64(*self)
+    }
+}
+impl ToAttrValue for bool {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        opentelemetry::Value::Bool(*self)
+    }
+}
+impl ToAttrValue for str {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        opentelemetry::Value::String(self.to_string().into())
+    }
+}
+impl ToAttrValue for String {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        opentelemetry::Value::String(self.clone().into())
+    }
+}
+impl<T: ToAttrValue + ?Sized> ToAttrValue for &T {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        (**self).to_attr_value()
+    }
+}
+impl<T: ToAttrValue + ?Sized> ToAttrValue for &mut T {
+    fn to_attr_value(&self) -> opentelemetry::Value {
+        (**self).to_attr_value()
+    }
+}
+
+/// Level 1: typed values.
+pub trait AttrTyped {
+    #[allow(missing_docs)]
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value>;
+}
+impl<T: ToAttrValue + ?Sized> AttrTyped for &&&AttrOf<'_, T> {
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value> {
+        Some(self.0.to_attr_value())
+    }
+}
+
+/// Level 2: `Display`.
+pub trait AttrDisplay {
+    #[allow(missing_docs)]
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value>;
+}
+impl<T: Display + ?Sized> AttrDisplay for &&AttrOf<'_, T> {
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value> {
+        Some(opentelemetry::Value::String(self.0.to_string().into()))
+    }
+}
+
+/// Level 3: `Debug`.
+pub trait AttrDebug {
+    #[allow(missing_docs)]
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value>;
+}
+impl<T: Debug + ?Sized> AttrDebug for &AttrOf<'_, T> {
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value> {
+        Some(opentelemetry::Value::String(format!("{:?}", self.0).into()))
+    }
+}
+
+/// Anything else: no attribute.
+pub trait AttrNone {
+    #[allow(missing_docs)]
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value>;
+}
+impl<T: ?Sized> AttrNone for AttrOf<'_, T> {
+    fn __instgo_attr(&self) -> Option<opentelemetry::Value> {
+        None
+    }
+}

@@ -148,7 +148,10 @@ fn install_panic_hook() {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".to_string());
         let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(msg));
-        previous(info);
+        // A panicking hook is ours to report (once, as a warning), not the app's.
+        if !crate::hook::in_hook() {
+            previous(info);
+        }
     }));
 }
 

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 const UNREGISTERED: u8 = 0;
 const ON: u8 = 1;
 const OFF: u8 = 2;
+/// A hook of this site panicked: off for good, whatever the switches say.
+const FAILED: u8 = 3;
 
 /// What the rewriter knows about one instrumented function, stored in a `static` inside it.
 ///
@@ -26,6 +28,8 @@ pub struct Site {
     pub line: u32,
     /// Span kind.
     pub kind: Kind,
+    /// Whether calls make a span (`false` for rules that only run hooks).
+    pub span: bool,
     state: AtomicU8,
 }
 
@@ -72,8 +76,15 @@ impl Site {
             file,
             line,
             kind,
+            span: true,
             state: AtomicU8::new(UNREGISTERED),
         }
+    }
+
+    /// The same site for a rule that runs hooks but makes no span (`span = false`).
+    pub const fn without_span(mut self) -> Site {
+        self.span = false;
+        self
     }
 
     /// Whether calls through this site make spans now.
@@ -93,13 +104,21 @@ impl Site {
         // up other threads registering their sites.
         let active = crate::sdk::get().is_some();
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        if self.state.load(Ordering::Relaxed) == UNREGISTERED {
-            registry.push(self);
+        match self.state.load(Ordering::Relaxed) {
+            UNREGISTERED => registry.push(self),
+            FAILED => return false,
+            _ => {}
         }
         let on = active && crate::control::rule_enabled(self.rule);
         self.state
             .store(if on { ON } else { OFF }, Ordering::Relaxed);
         on
+    }
+
+    /// Switches the site off for the rest of the run: one of its hooks panicked.
+    pub(crate) fn fail(&'static self) {
+        let _registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        self.state.store(FAILED, Ordering::Relaxed);
     }
 }
 
@@ -108,6 +127,9 @@ pub(crate) fn refresh_all() {
     let active = crate::sdk::get().is_some();
     let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     for site in registry.iter() {
+        if site.state.load(Ordering::Relaxed) == FAILED {
+            continue;
+        }
         let on = active && crate::control::rule_enabled(site.rule);
         site.state
             .store(if on { ON } else { OFF }, Ordering::Relaxed);

@@ -1,0 +1,343 @@
+//! Hooks: code a rule ships with its own source file, run on entry to and exit from an
+//! instrumented function with typed access to its arguments and return value.
+//!
+//! A rule's hook file becomes a module of the target crate, so its functions can name that
+//! crate's types. They look like this:
+//!
+//! ```ignore
+//! pub fn on_enter(call: &mut instgo_runtime::hook::CallContext, req: &Request) {
+//!     call.extract(|name| req.header(name).map(str::to_string)); // remote parent
+//!     call.set_name(format!("{} {}", req.method(), req.route()));
+//!     call.set_attribute("http.request.method", req.method().to_string());
+//!     call.insert("started", std::time::Instant::now());
+//! }
+//! pub fn on_exit(call: &mut instgo_runtime::hook::CallContext, ret: &Result<Response, Error>) {
+//!     if let Ok(r) = ret { call.set_attribute("http.response.status_code", i64::from(r.status())) }
+//! }
+//! ```
+//!
+//! `on_enter` runs before the span starts (it may pick the parent, the name and the first
+//! attributes; anything that needs the span, such as [`CallContext::inject`], starts it
+//! then). `on_exit` runs at every exit with the value being returned. A hook that panics
+//! is caught: the panic is reported once and the site is switched off for the rest of the
+//! run, and the application never sees it.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, ContextGuard, KeyValue, Value};
+
+use crate::call::{end_span, start_span_with, Instrumented, Record};
+use crate::diag::warning;
+use crate::site::Site;
+
+/// What a hook sees of one call: its span (started lazily), and data shared between
+/// `on_enter` and `on_exit`.
+pub struct CallContext {
+    site: &'static Site,
+    started: Instant,
+    parent: Option<Context>,
+    name: Option<String>,
+    pending: Vec<KeyValue>,
+    cx: Option<Context>,
+    data: Vec<(&'static str, Box<dyn Any + Send>)>,
+}
+
+impl CallContext {
+    fn new(site: &'static Site) -> Self {
+        CallContext {
+            site,
+            started: Instant::now(),
+            parent: None,
+            name: None,
+            pending: Vec::new(),
+            cx: None,
+            data: Vec::new(),
+        }
+    }
+
+    /// The rule that instrumented this function.
+    pub fn rule(&self) -> &'static str {
+        self.site.rule
+    }
+
+    /// The instrumented function's full path.
+    pub fn function(&self) -> &'static str {
+        self.site.function
+    }
+
+    /// Time since the call entered.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Makes the remote context found in propagation headers (`traceparent`,
+    /// `tracestate`, `baggage`) the parent of this call's span. Only before the span
+    /// starts; malformed headers are ignored.
+    pub fn extract(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if self.cx.is_some() {
+            return;
+        }
+        let remote = crate::propagation::extract(&get);
+        if remote.span().span_context().is_valid() {
+            self.parent = Some(remote);
+        }
+    }
+
+    /// Writes this call's context into outgoing propagation headers (starting the span
+    /// if it has not started yet).
+    pub fn inject(&mut self, mut set: impl FnMut(&str, &str)) {
+        self.start();
+        let cx = self.cx.clone().unwrap_or_else(Context::current);
+        crate::propagation::inject_context(&cx, &mut set);
+    }
+
+    /// Renames the span.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        match &self.cx {
+            Some(cx) => cx.span().update_name(name),
+            None => self.name = Some(name),
+        }
+    }
+
+    /// Sets a span attribute.
+    pub fn set_attribute(&mut self, key: &'static str, value: impl Into<Value>) {
+        let kv = KeyValue::new(key, value);
+        match &self.cx {
+            Some(cx) => cx.span().set_attribute(kv),
+            None => self.pending.push(kv),
+        }
+    }
+
+    /// Marks the call failed (status ERROR) with `message`.
+    pub fn set_error(&mut self, message: impl Into<Cow<'static, str>>) {
+        self.start();
+        if let Some(cx) = &self.cx {
+            cx.span().set_status(Status::error(message));
+        }
+    }
+
+    /// Records an error with an `exception` event and status ERROR.
+    pub fn record_exception(&mut self, type_name: &'static str, message: &str) {
+        self.start();
+        if let Some(cx) = &self.cx {
+            let span = cx.span();
+            span.add_event(
+                "exception",
+                vec![
+                    KeyValue::new("exception.type", type_name),
+                    KeyValue::new("exception.message", message.to_string()),
+                ],
+            );
+            span.set_status(Status::error(message.to_string()));
+        }
+    }
+
+    /// Whether the span records (is sampled), so that costly attributes can be skipped.
+    pub fn is_recording(&self) -> bool {
+        match &self.cx {
+            Some(cx) => cx.span().is_recording(),
+            None => self.site.span && crate::sdk::get().is_some(),
+        }
+    }
+
+    /// W3C `traceparent` value of this call's span (for logs), once it has started.
+    pub fn trace_id(&self) -> Option<String> {
+        let cx = self.cx.as_ref()?;
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.trace_id().to_string())
+    }
+
+    /// Keeps `value` under `key` for the rest of the call (replacing an earlier one).
+    pub fn insert<T: Any + Send>(&mut self, key: &'static str, value: T) {
+        self.data.retain(|(k, _)| *k != key);
+        self.data.push((key, Box::new(value)));
+    }
+
+    /// The value kept under `key`, if it has type `T`.
+    pub fn get<T: Any>(&self, key: &str) -> Option<&T> {
+        self.data
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.downcast_ref())
+    }
+
+    /// Takes the value kept under `key` out, if it has type `T`.
+    pub fn remove<T: Any>(&mut self, key: &str) -> Option<T> {
+        let i = self
+            .data
+            .iter()
+            .position(|(k, v)| *k == key && v.is::<T>())?;
+        let (_, v) = self.data.swap_remove(i);
+        v.downcast().ok().map(|b| *b)
+    }
+
+    /// Starts the span now (no-op when it has started or the rule makes none).
+    fn start(&mut self) {
+        if self.cx.is_some() || !self.site.span {
+            return;
+        }
+        let parent = self.parent.take().unwrap_or_else(Context::current);
+        self.cx = start_span_with(
+            self.site,
+            parent,
+            self.name.take(),
+            std::mem::take(&mut self.pending),
+        );
+    }
+}
+
+thread_local! {
+    static IN_HOOK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is running a hook now (the panic hook then keeps quiet).
+pub(crate) fn in_hook() -> bool {
+    IN_HOOK.try_with(|h| h.get()).unwrap_or(false)
+}
+
+/// Runs one hook, containing its panic: the site goes off for good and one warning says why.
+fn run(call: &mut CallContext, hook: impl FnOnce(&mut CallContext)) {
+    let _ = IN_HOOK.try_with(|h| h.set(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| hook(call)));
+    let _ = IN_HOOK.try_with(|h| h.set(false));
+    if let Err(payload) = result {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        call.site.fail();
+        warning!(
+            "a hook of rule `{}` panicked in {} ({msg}); that function is no longer instrumented",
+            call.site.rule,
+            call.site.function
+        );
+    }
+}
+
+/// A synchronous call with hooks; the span is current on this thread until it drops.
+pub struct HookedCall {
+    attached: Option<ContextGuard>,
+    state: Option<Mutex<CallContext>>,
+    cx: Option<Context>,
+}
+
+/// Runs `on_enter` (when the site is on), starts the span and makes it current.
+#[inline]
+pub fn enter_hooked(site: &'static Site, on_enter: impl FnOnce(&mut CallContext)) -> HookedCall {
+    if !site.is_on() {
+        return HookedCall {
+            attached: None,
+            state: None,
+            cx: None,
+        };
+    }
+    let call = begin(site, on_enter);
+    let cx = call.cx.clone();
+    HookedCall {
+        attached: cx.clone().map(Context::attach),
+        state: Some(Mutex::new(call)),
+        cx,
+    }
+}
+
+fn begin(site: &'static Site, on_enter: impl FnOnce(&mut CallContext)) -> CallContext {
+    let mut call = CallContext::new(site);
+    run(&mut call, on_enter);
+    call.start();
+    call
+}
+
+fn exit_with(state: &Option<Mutex<CallContext>>, on_exit: impl FnOnce(&mut CallContext)) {
+    if let Some(m) = state {
+        let mut call = m.lock().unwrap_or_else(|e| e.into_inner());
+        // A site switched off by a failing hook runs no more hooks, even in calls already
+        // under way.
+        if call.site.is_on() {
+            run(&mut call, on_exit);
+        }
+    }
+}
+
+impl HookedCall {
+    /// Runs `on_exit` with the value being returned.
+    #[inline]
+    pub fn exit(&self, on_exit: impl FnOnce(&mut CallContext)) {
+        exit_with(&self.state, on_exit)
+    }
+}
+
+impl Record for HookedCall {
+    fn context(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+}
+
+impl Drop for HookedCall {
+    fn drop(&mut self) {
+        drop(self.attached.take());
+        if let Some(cx) = self.cx.take() {
+            end_span(&cx);
+        }
+    }
+}
+
+/// An `async fn` call with hooks: `Send`, made current on every poll by `instrument`.
+pub struct HookedAsyncCall {
+    state: Option<Mutex<CallContext>>,
+    cx: Option<Context>,
+}
+
+/// Runs `on_enter` (when the site is on) and starts the span, on the call's first poll.
+#[inline]
+pub fn start_async_hooked(
+    site: &'static Site,
+    on_enter: impl FnOnce(&mut CallContext),
+) -> HookedAsyncCall {
+    if !site.is_on() {
+        return HookedAsyncCall {
+            state: None,
+            cx: None,
+        };
+    }
+    let call = begin(site, on_enter);
+    HookedAsyncCall {
+        cx: call.cx.clone(),
+        state: Some(Mutex::new(call)),
+    }
+}
+
+impl HookedAsyncCall {
+    /// Runs `on_exit` with the value being returned.
+    #[inline]
+    pub fn exit(&self, on_exit: impl FnOnce(&mut CallContext)) {
+        exit_with(&self.state, on_exit)
+    }
+
+    /// Wraps the body's future so the span is the current context whenever it runs.
+    #[inline]
+    pub fn instrument<F: std::future::Future>(&self, fut: F) -> Instrumented<F> {
+        Instrumented::new(fut, self.cx.clone())
+    }
+}
+
+impl Record for HookedAsyncCall {
+    fn context(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+}
+
+impl Drop for HookedAsyncCall {
+    fn drop(&mut self) {
+        if let Some(cx) = self.cx.take() {
+            end_span(&cx);
+        }
+    }
+}
