@@ -296,6 +296,11 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
         .env(env::RUNTIME_RLIB, &runtime.rlib)
         .env(env::RUNTIME_DEPS, &runtime.deps_dir)
         .env(env::DIR, &instrument_dir);
+    // Doctests are compiled by rustdoc, which cargo does not run through the wrapper, and
+    // link the instrumented library: they need to find the runtime's rlib and its deps.
+    let mut docflags = std::env::var("RUSTDOCFLAGS").unwrap_or_default();
+    docflags.push_str(&format!(" -L dependency={}", runtime.deps_dir.display()));
+    c.env("RUSTDOCFLAGS", docflags.trim());
     if o.strict {
         c.env(env::STRICT, "1");
     }

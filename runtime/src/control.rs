@@ -104,7 +104,8 @@ pub fn active_rules() -> Vec<&'static str> {
 
 /// Exports what is buffered now, waiting at most `timeout`. Returns whether it finished.
 pub fn flush(timeout: std::time::Duration) -> bool {
-    crate::sdk::flush(timeout)
+    let metrics = crate::metrics::flush(timeout);
+    crate::sdk::flush(timeout) && metrics
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod control;
 mod diag;
 mod glob;
 pub mod hook;
+pub mod metrics;
 mod observe;
 pub mod propagation;
 mod resource;
@@ -35,8 +36,8 @@ mod site;
 mod transport;
 
 /// The API that rewritten code uses. Not for people: its shape follows the rewriter.
-/// The value type of span attributes set by hooks.
-pub use opentelemetry::Value;
+/// The value type of span attributes set by hooks, and metric attributes.
+pub use opentelemetry::{KeyValue, Value};
 
 #[doc(hidden)]
 pub mod __private {

@@ -14,7 +14,6 @@ use crate::diag::{debug, warning};
 pub(crate) struct Sdk {
     pub(crate) tracer: SdkTracer,
     provider: SdkTracerProvider,
-    exit_timeout: Duration,
 }
 
 static SDK: OnceLock<Option<Sdk>> = OnceLock::new();
@@ -25,14 +24,40 @@ pub(crate) fn get() -> Option<&'static Sdk> {
     SDK.get_or_init(init).as_ref()
 }
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// A per-signal variable, else its general form (`OTEL_EXPORTER_OTLP_TRACES_X`, then `..._X`).
-fn otlp_env(suffix: &str) -> Option<String> {
-    env(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
+fn signal_env(signal: &str, suffix: &str) -> Option<String> {
+    env(&format!("OTEL_EXPORTER_OTLP_{signal}_{suffix}"))
         .or_else(|| env(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+}
+
+/// `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` in milliseconds, default 10 s.
+pub(crate) fn otlp_timeout(signal: &str) -> Duration {
+    signal_env(signal, "TIMEOUT")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// `OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL`. Only `http/protobuf` for now: the JSON
+/// encoding would bring serde_json into every instrumented program, and its
+/// `impl PartialEq<Value> for i32` (and friends) makes ordinary code such as
+/// `assert_eq!(v, [])` ambiguous (found by the corpus: smallvec's tests). gRPC is not
+/// available yet either.
+pub(crate) fn otlp_protocol(signal: &str) -> Protocol {
+    match signal_env(signal, "PROTOCOL").as_deref().map(str::trim) {
+        None | Some("http/protobuf") => Protocol::HttpBinary,
+        Some(other) => {
+            warning!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported by this runtime yet \
+                 (http/protobuf): using http/protobuf"
+            );
+            Protocol::HttpBinary
+        }
+    }
 }
 
 fn init() -> Option<Sdk> {
@@ -44,10 +69,7 @@ fn init() -> Option<Sdk> {
         Ok(c) => crate::sampler::configure(c),
         Err(e) => warning!("{e}; using parentbased_always_on"),
     }
-    let timeout = otlp_env("TIMEOUT")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(Duration::from_secs(10));
+    let timeout = otlp_timeout("TRACES");
     let exporter = env("OTEL_TRACES_EXPORTER").unwrap_or_else(|| "otlp".into());
     let provider = match exporter.trim() {
         "none" => {
@@ -55,6 +77,9 @@ fn init() -> Option<Sdk> {
             return None;
         }
         "console" => provider(crate::sink::ConsoleExporter),
+        // Spans are made, sampled and batched, then dropped at export: what the
+        // benchmarks measure, without an exporter thread competing for the CPU.
+        "discard" => provider(crate::sink::Discard),
         "otlp" => provider(otlp_exporter(timeout)?),
         other => {
             warning!(
@@ -68,15 +93,8 @@ fn init() -> Option<Sdk> {
         .build();
     let tracer = provider.tracer_with_scope(scope);
     install_panic_hook();
-    // SAFETY: `at_exit` is a plain `extern "C" fn` with no arguments, as atexit requires.
-    unsafe {
-        libc::atexit(at_exit);
-    }
-    Some(Sdk {
-        tracer,
-        provider,
-        exit_timeout: timeout.min(Duration::from_secs(5)),
-    })
+    register_exit_flush();
+    Some(Sdk { tracer, provider })
 }
 
 fn sampler_config() -> Result<crate::sampler::SamplerConfig, String> {
@@ -95,17 +113,7 @@ fn provider<E: SpanExporter + 'static>(exporter: E) -> SdkTracerProvider {
 }
 
 fn otlp_exporter(timeout: Duration) -> Option<opentelemetry_otlp::SpanExporter> {
-    let protocol = match otlp_env("PROTOCOL").as_deref().map(str::trim) {
-        None | Some("http/protobuf") => Protocol::HttpBinary,
-        Some("http/json") => Protocol::HttpJson,
-        Some(other) => {
-            warning!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported by this runtime yet \
-                 (http/protobuf, http/json): using http/protobuf"
-            );
-            Protocol::HttpBinary
-        }
-    };
+    let protocol = otlp_protocol("TRACES");
     let built = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(protocol)
@@ -155,32 +163,56 @@ fn install_panic_hook() {
     }));
 }
 
-/// Exports what is buffered, waiting at most `timeout`; `true` when it finished.
-pub(crate) fn flush(timeout: Duration) -> bool {
-    let Some(Some(sdk)) = SDK.get() else {
-        return true;
-    };
-    let provider = sdk.provider.clone();
+/// Runs `f` on a thread of its own and waits for it at most `timeout`: exporters may hang
+/// on a server that never answers, and the caller (often the process exiting) must not.
+pub(crate) fn bounded(timeout: Duration, f: impl FnOnce() + Send + 'static) -> bool {
     let (tx, rx) = std::sync::mpsc::channel();
-    // Flush on a thread of our own: the exporter may hang on a server that never answers,
-    // and the caller (often the process exiting) must not wait longer than `timeout`.
     let spawned = std::thread::Builder::new()
         .name("instgo-flush".into())
         .spawn(move || {
-            let _ = provider.force_flush();
+            f();
             let _ = tx.send(());
         });
     spawned.is_ok() && rx.recv_timeout(timeout).is_ok()
 }
 
-extern "C" fn at_exit() {
-    // Runs on normal return from main and on std::process::exit alike.
-    if let Some(Some(sdk)) = SDK.get() {
-        if !flush(sdk.exit_timeout) {
-            warning!(
-                "spans still buffered at exit were dropped after {:?}",
-                sdk.exit_timeout
-            );
+/// Exports the buffered spans, waiting at most `timeout`; `true` when it finished.
+pub(crate) fn flush(timeout: Duration) -> bool {
+    let Some(Some(sdk)) = SDK.get() else {
+        return true;
+    };
+    let provider = sdk.provider.clone();
+    bounded(timeout, move || {
+        let _ = provider.force_flush();
+    })
+}
+
+/// Flushes spans and metrics when the process exits (normal return from main and
+/// `std::process::exit` alike), once, however many signals started.
+pub(crate) fn register_exit_flush() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `at_exit` is a plain `extern "C" fn` with no arguments, as atexit requires.
+        unsafe {
+            libc::atexit(at_exit);
         }
+    });
+}
+
+fn exit_timeout() -> Duration {
+    otlp_timeout("TRACES").min(Duration::from_secs(5))
+}
+
+extern "C" fn at_exit() {
+    let timeout = exit_timeout();
+    // Spans and metrics flush side by side, so the exit waits for the slower, not the sum.
+    let metrics = std::thread::Builder::new()
+        .name("instgo-exit-metrics".into())
+        .spawn(move || crate::metrics::flush(timeout));
+    if !flush(timeout) {
+        warning!("spans still buffered at exit were dropped after {timeout:?}");
+    }
+    if let Ok(Ok(false)) = metrics.map(|h| h.join()) {
+        warning!("metrics recorded since the last export were dropped at exit after {timeout:?}");
     }
 }

@@ -80,3 +80,80 @@ fn tree(out: &mut String, spans: &[&SpanData], span: &SpanData, depth: usize) {
         tree(out, spans, c, depth + 1);
     }
 }
+
+/// `OTEL_METRICS_EXPORTER=console`: one line per data point on stderr.
+#[derive(Debug, Default)]
+pub(crate) struct ConsoleMetrics;
+
+impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for ConsoleMetrics {
+    fn export(
+        &self,
+        metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        fn attrs<'a>(kv: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> String {
+            kv.map(|kv| format!("{}={}", kv.key, kv.value))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        let mut out = String::new();
+        for scope in metrics.scope_metrics() {
+            for m in scope.metrics() {
+                let mut line = |what: String| {
+                    out.push_str(&format!("instgo: metric {} {what}\n", m.name()));
+                };
+                match m.data() {
+                    AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                        for p in h.data_points() {
+                            line(format!(
+                                "{{{}}} count={} sum={:.6}{}",
+                                attrs(p.attributes()),
+                                p.count(),
+                                p.sum(),
+                                m.unit()
+                            ))
+                        }
+                    }
+                    AggregatedMetrics::U64(MetricData::Sum(s)) => {
+                        for p in s.data_points() {
+                            line(format!("{{{}}} {}", attrs(p.attributes()), p.value()))
+                        }
+                    }
+                    AggregatedMetrics::I64(MetricData::Sum(s)) => {
+                        for p in s.data_points() {
+                            line(format!("{{{}}} {}", attrs(p.attributes()), p.value()))
+                        }
+                    }
+                    _ => line("(kind not shown on the console)".to_string()),
+                }
+            }
+        }
+        let _ = std::io::stderr().write_all(out.as_bytes());
+        std::future::ready(Ok(()))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
+    }
+}
+
+/// `OTEL_TRACES_EXPORTER=discard` (for benchmarks): export succeeds and keeps nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Discard;
+
+impl SpanExporter for Discard {
+    fn export(
+        &self,
+        _batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(Ok(()))
+    }
+}

@@ -107,6 +107,23 @@ fn hooks_attributes_wrapped_calls_and_failing_hooks() {
     assert_eq!(fragile.len(), 2, "{fragile:?}");
     assert_eq!(fragile[0].attr("n"), Some("1"));
 
+    // The server hook recorded the semantic-convention duration histogram, exported at exit.
+    let points = rx.wait_for_points(Duration::from_secs(10), |p| {
+        p.iter().any(|x| x.metric == "http.server.request.duration")
+    });
+    let ok_route: Vec<_> = points
+        .iter()
+        .filter(|p| {
+            p.metric == "http.server.request.duration"
+                && p.attributes
+                    .contains(&("http.route".into(), "/orders/{id}".into()))
+        })
+        .collect();
+    assert_eq!(ok_route.len(), 1, "{points:?}");
+    assert_eq!(ok_route[0].count, 1);
+    assert_eq!(ok_route[0].unit, "s");
+    assert!(ok_route[0].sum > 0.0 && ok_route[0].sum < 1.0);
+
     // wrap_call: the closure given to std::thread::spawn runs in the caller's context.
     let crunch = named(&spans, "crunch");
     assert_eq!(

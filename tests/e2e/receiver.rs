@@ -6,8 +6,10 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 
 #[derive(Debug, Clone)]
@@ -54,33 +56,65 @@ fn flat(kvs: &[KeyValue]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One histogram data point as exported.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub metric: String,
+    pub unit: String,
+    pub count: u64,
+    pub sum: f64,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Sink {
+    spans: Mutex<Vec<Span>>,
+    points: Mutex<Vec<Point>>,
+}
+
 pub struct Receiver {
     pub endpoint: String,
-    spans: Arc<Mutex<Vec<Span>>>,
+    sink: Arc<Sink>,
 }
 
 impl Receiver {
     pub fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let sink = spans.clone();
+        let sink = Arc::new(Sink::default());
+        let shared = sink.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let sink = sink.clone();
+                let sink = shared.clone();
                 std::thread::spawn(move || {
                     let _ = serve(conn, &sink);
                 });
             }
         });
-        Receiver { endpoint, spans }
+        Receiver { endpoint, sink }
+    }
+
+    /// Waits until `pred` holds on the histogram points received so far.
+    pub fn wait_for_points(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Point]) -> bool,
+    ) -> Vec<Point> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let points = self.sink.points.lock().unwrap().clone();
+            if pred(&points) || Instant::now() > deadline {
+                return points;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until `pred` holds on the spans received so far (or the time is up).
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&[Span]) -> bool) -> Vec<Span> {
         let deadline = Instant::now() + timeout;
         loop {
-            let spans = self.spans.lock().unwrap().clone();
+            let spans = self.sink.spans.lock().unwrap().clone();
             if pred(&spans) || Instant::now() > deadline {
                 return spans;
             }
@@ -89,7 +123,7 @@ impl Receiver {
     }
 }
 
-fn serve(conn: std::net::TcpStream, sink: &Mutex<Vec<Span>>) -> std::io::Result<()> {
+fn serve(conn: std::net::TcpStream, sink: &Sink) -> std::io::Result<()> {
     let mut w = conn.try_clone()?;
     let mut r = BufReader::new(conn);
     let mut line = String::new();
@@ -113,7 +147,7 @@ fn serve(conn: std::net::TcpStream, sink: &Mutex<Vec<Span>>) -> std::io::Result<
     let status = if path == "/v1/traces" {
         match ExportTraceServiceRequest::decode(&body[..]) {
             Ok(req) => {
-                let mut out = sink.lock().unwrap();
+                let mut out = sink.spans.lock().unwrap();
                 for rs in req.resource_spans {
                     let resource = rs.resource.map(|r| flat(&r.attributes)).unwrap_or_default();
                     for ss in rs.scope_spans {
@@ -131,6 +165,31 @@ fn serve(conn: std::net::TcpStream, sink: &Mutex<Vec<Span>>) -> std::io::Result<
                                 status_message: status.message,
                                 resource: resource.clone(),
                             });
+                        }
+                    }
+                }
+                "200 OK"
+            }
+            Err(_) => "400 Bad Request",
+        }
+    } else if path == "/v1/metrics" {
+        match ExportMetricsServiceRequest::decode(&body[..]) {
+            Ok(req) => {
+                let mut out = sink.points.lock().unwrap();
+                for rm in req.resource_metrics {
+                    for sm in rm.scope_metrics {
+                        for m in sm.metrics {
+                            if let Some(Data::Histogram(h)) = &m.data {
+                                for p in &h.data_points {
+                                    out.push(Point {
+                                        metric: m.name.clone(),
+                                        unit: m.unit.clone(),
+                                        count: p.count,
+                                        sum: p.sum.unwrap_or_default(),
+                                        attributes: flat(&p.attributes),
+                                    });
+                                }
+                            }
                         }
                     }
                 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""bench/'s table: every benchmark of the project, each as a ratio against a baseline
+measured in the same run.
+
+    python3 bench/run.py            # everything
+    python3 bench/run.py span       # the runtime's per-call cost only (criterion)
+    python3 bench/run.py build      # build times only
+
+Numbers depend on the machine; the ratios are what the targets are written against.
+"""
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.expanduser("~/.cache/instgo-rs")
+
+
+def sh(cmd, cwd, env=None, quiet=True):
+    t = time.time()
+    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE if quiet else None,
+                       stderr=subprocess.PIPE if quiet else None, text=True)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)} in {cwd}\n{p.stderr if quiet else ''}")
+    return time.time() - t
+
+
+def span_bench():
+    d = os.path.join(ROOT, "bench", "runtime")
+    env = dict(os.environ, OTEL_TRACES_EXPORTER="discard", OTEL_METRICS_EXPORTER="none",
+               CARGO_TARGET_DIR=os.path.join(CACHE, "bench-target"))
+    env.pop("RUSTC_WRAPPER", None)
+    sh(["cargo", "bench", "--bench", "span", "--", "--noplot"], d, env, quiet=False)
+    base = os.path.join(env["CARGO_TARGET_DIR"], "criterion", "span")
+    ns = {}
+    for name in os.listdir(base):
+        est = os.path.join(base, name, "new", "estimates.json")
+        if os.path.exists(est):
+            ns[name] = json.load(open(est))["median"]["point_estimate"]
+    rows = [
+        ("switched off", "instgo_off", "plain", "≤ +1 ns over plain", lambda a, b: f"+{a - b:.2f} ns"),
+        ("on, not sampled", "instgo_not_sampled", "plain", "", None),
+        ("sampled, sync", "instgo_sampled", "hand_sdk_sampled", "≤ 1.05× hand SDK", None),
+        ("sampled, async", "instgo_sampled_async", "hand_sdk_sampled", "", None),
+        ("sampled vs tracing-opentelemetry", "instgo_sampled", "tracing_opentelemetry_sampled",
+         "≤ 0.33× (3× cheaper)", None),
+    ]
+    out = ["| per call (median) | instgo | baseline | ratio | target |", "|---|---|---|---|---|"]
+    for label, a, b, target, fmt in rows:
+        if a not in ns or b not in ns:
+            continue
+        ratio = fmt(ns[a], ns[b]) if fmt else f"{ns[a] / ns[b]:.2f}×"
+        out.append(f"| {label} | {ns[a]:.1f} ns | {b} {ns[b]:.1f} ns | {ratio} | {target} |")
+    out.append("")
+    out.append("all medians: " + ", ".join(f"{k} {v:.1f} ns" for k, v in sorted(ns.items())))
+    return out
+
+
+def timed(cmd, cwd, env, runs):
+    return statistics.median(sh(cmd, cwd, env) for _ in range(runs))
+
+
+def build_bench():
+    tool = os.path.join(CACHE, "bench-tool")
+    sh(["cargo", "install", "--quiet", "--path", os.path.join(ROOT, "instgo-rs"), "--root", tool, "--force"], ROOT)
+    exe = os.path.join(tool, "bin", "cargo-instrument")
+    projects = [("examples/shapes (rules.toml)", os.path.join(ROOT, "examples", "shapes"), [])]
+    corpus = os.path.join(CACHE, "corpus", "regex-1.11.1")
+    if os.path.isdir(corpus):
+        rules = os.path.join(CACHE, "bench-regex.rules.toml")
+        with open(rules, "w") as f:
+            f.write('[[rule]]\nname = "bench-all"\ncrate = "regex"\nfn = "*"\n')
+        projects.append(("regex 1.11.1 (every fn of regex)", corpus, ["--rules", rules]))
+    out = ["| build | plain | instrumented | ratio | target |", "|---|---|---|---|---|"]
+    for label, path, extra in projects:
+        work = tempfile.mkdtemp(prefix="instgo-bench-")
+        src = os.path.join(work, "src")
+        shutil.copytree(path, src, ignore=shutil.ignore_patterns("target"))
+        target = os.path.join(work, "target")
+        env = dict(os.environ, CARGO_TARGET_DIR=target, OTEL_TRACES_EXPORTER="none")
+        env.pop("RUSTC_WRAPPER", None)
+        sh(["cargo", "fetch", "--quiet"], src, env)
+        # One-time runtime build: the first instrumented build pays for it.
+        first = sh([exe, "instrument", "build", *extra], src, env)
+        cleans_p, cleans_i = [], []
+        for _ in range(3):
+            shutil.rmtree(os.path.join(target, "debug"), ignore_errors=True)
+            cleans_p.append(sh(["cargo", "build"], src, env))
+            shutil.rmtree(os.path.join(target, "instrument", "debug"), ignore_errors=True)
+            cleans_i.append(sh([exe, "instrument", "build", *extra], src, env))
+        p, i = statistics.median(cleans_p), statistics.median(cleans_i)
+        out.append(f"| {label}: clean | {p:.2f} s | {i:.2f} s | {i / p:.2f}× | ≤ 1.15× |")
+        np_ = timed(["cargo", "build"], src, env, 5)
+        ni = timed([exe, "instrument", "build", *extra], src, env, 5)
+        out.append(f"| {label}: no-op | {np_:.3f} s | {ni:.3f} s | {ni / np_:.2f}× | ≤ 1.05× |")
+        out.append(f"| {label}: one-time runtime build | | {first - i:.1f} s | | once per toolchain/target/flags |")
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def main():
+    which = sys.argv[1:] or ["span", "build"]
+    lines = []
+    if "span" in which:
+        lines += span_bench() + [""]
+    if "build" in which:
+        lines += build_bench()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+//! Metrics: instruments for hook code, and the duration histograms of the HTTP, RPC and
+//! database semantic conventions that the catalog records into.
+//!
+//! The meter provider starts on first use, from `OTEL_METRICS_EXPORTER` (`otlp` default,
+//! `console` to stderr, `none`) and the OTLP variables (per-signal `..._METRICS_...` first),
+//! and exports every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (default 60 s) on the SDK's
+//! own thread. Recording never blocks: it updates an in-memory aggregate.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+use crate::diag::{debug, warning};
+
+/// Bucket boundaries (seconds) the semantic conventions recommend for request durations.
+const DURATION_BOUNDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+static PROVIDER: OnceLock<Option<SdkMeterProvider>> = OnceLock::new();
+
+pub(crate) fn provider() -> Option<&'static SdkMeterProvider> {
+    PROVIDER.get_or_init(init).as_ref()
+}
+
+fn init() -> Option<SdkMeterProvider> {
+    if crate::sdk::env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    let exporter = crate::sdk::env("OTEL_METRICS_EXPORTER").unwrap_or_else(|| "otlp".into());
+    let builder = SdkMeterProvider::builder().with_resource(crate::resource::detect());
+    let provider = match exporter.trim() {
+        "none" => {
+            debug!("OTEL_METRICS_EXPORTER=none: no metrics");
+            return None;
+        }
+        "console" => builder
+            .with_periodic_exporter(crate::sink::ConsoleMetrics)
+            .build(),
+        other => {
+            if other != "otlp" {
+                warning!("OTEL_METRICS_EXPORTER={other:?} is not supported (otlp, console, none): using otlp");
+            }
+            let timeout = crate::sdk::otlp_timeout("METRICS");
+            let built = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(crate::sdk::otlp_protocol("METRICS"))
+                .with_timeout(timeout)
+                .with_http_client(crate::transport::StdHttpClient::new(timeout));
+            match built.build() {
+                Ok(e) => builder.with_periodic_exporter(e).build(),
+                Err(e) => {
+                    warning!(
+                        "cannot set up the OTLP metric exporter: {e}; no metrics will be exported"
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    crate::sdk::register_exit_flush();
+    Some(provider)
+}
+
+/// The meter hook code records through: scope `instgo`, this runtime's version.
+pub fn meter() -> Option<Meter> {
+    let scope = InstrumentationScope::builder("instgo")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    provider().map(|p| p.meter_with_scope(scope))
+}
+
+/// A histogram of `f64` values; a no-op when metrics are off.
+#[derive(Clone)]
+pub struct Histogram(Option<opentelemetry::metrics::Histogram<f64>>);
+
+impl Histogram {
+    /// Records one value with its attributes.
+    pub fn record(&self, value: f64, attributes: &[KeyValue]) {
+        if let Some(h) = &self.0 {
+            h.record(value, attributes);
+        }
+    }
+
+    /// Records a duration in seconds, the unit of the semantic conventions' durations.
+    pub fn record_duration(&self, d: Duration, attributes: &[KeyValue]) {
+        self.record(d.as_secs_f64(), attributes)
+    }
+}
+
+/// A monotonic `u64` counter; a no-op when metrics are off.
+#[derive(Clone)]
+pub struct Counter(Option<opentelemetry::metrics::Counter<u64>>);
+
+impl Counter {
+    /// Adds `n` with its attributes.
+    pub fn add(&self, n: u64, attributes: &[KeyValue]) {
+        if let Some(c) = &self.0 {
+            c.add(n, attributes);
+        }
+    }
+}
+
+/// A new histogram (create it once, e.g. in a `static OnceLock`, and record many times).
+pub fn histogram(
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    bounds: Option<&[f64]>,
+) -> Histogram {
+    Histogram(meter().map(|m| {
+        let b = m
+            .f64_histogram(name)
+            .with_unit(unit)
+            .with_description(description);
+        match bounds {
+            Some(bounds) => b.with_boundaries(bounds.to_vec()).build(),
+            None => b.build(),
+        }
+    }))
+}
+
+/// A new counter.
+pub fn counter(name: &'static str, unit: &'static str, description: &'static str) -> Counter {
+    Counter(meter().map(|m| {
+        m.u64_counter(name)
+            .with_unit(unit)
+            .with_description(description)
+            .build()
+    }))
+}
+
+macro_rules! semconv_duration {
+    ($(#[$doc:meta] $fn:ident => $name:literal, $what:literal;)*) => {$(
+        #[$doc]
+        pub fn $fn() -> &'static Histogram {
+            static H: OnceLock<Histogram> = OnceLock::new();
+            H.get_or_init(|| histogram($name, "s", $what, Some(DURATION_BOUNDS)))
+        }
+    )*};
+}
+
+semconv_duration! {
+    /// `http.server.request.duration` (s).
+    http_server_duration => "http.server.request.duration", "Duration of HTTP server requests.";
+    /// `http.client.request.duration` (s).
+    http_client_duration => "http.client.request.duration", "Duration of HTTP client requests.";
+    /// `rpc.server.call.duration` (s).
+    rpc_server_duration => "rpc.server.call.duration", "Duration of incoming RPCs.";
+    /// `rpc.client.call.duration` (s).
+    rpc_client_duration => "rpc.client.call.duration", "Duration of outgoing RPCs.";
+    /// `db.client.operation.duration` (s).
+    db_client_duration => "db.client.operation.duration", "Duration of database client operations.";
+}
+
+/// Exports what has been recorded, waiting at most `timeout`; `true` when it finished.
+pub(crate) fn flush(timeout: Duration) -> bool {
+    let Some(Some(p)) = PROVIDER.get() else {
+        return true;
+    };
+    let p = p.clone();
+    crate::sdk::bounded(timeout, move || {
+        let _ = p.force_flush();
+    })
+}
