@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
 
 use crate::site::Site;
@@ -65,19 +65,26 @@ pub(crate) fn start_span_with(
     mut attributes: Vec<KeyValue>,
 ) -> Option<Context> {
     let sdk = crate::sdk::get()?;
-    attributes.extend([
-        KeyValue::new("code.function.name", site.function),
-        KeyValue::new("code.file.path", site.file),
-        KeyValue::new("code.line.number", i64::from(site.line)),
-    ]);
     let builder = match name {
         Some(n) => sdk.tracer.span_builder(n),
         None => sdk.tracer.span_builder(site.name),
     };
-    let span = builder
-        .with_kind(SpanKind::from(site.kind))
-        .with_attributes(attributes)
-        .start_with_context(&sdk.tracer, &parent);
+    let builder = builder.with_kind(SpanKind::from(site.kind));
+    // Attributes hooks chose go to the sampler; the code.* ones are only worth building
+    // for a span that records (an unsampled call then allocates nothing for them).
+    let builder = if attributes.is_empty() {
+        builder
+    } else {
+        builder.with_attributes(std::mem::take(&mut attributes))
+    };
+    let mut span = builder.start_with_context(&sdk.tracer, &parent);
+    if span.is_recording() {
+        span.set_attributes([
+            KeyValue::new("code.function.name", site.function),
+            KeyValue::new("code.file.path", site.file),
+            KeyValue::new("code.line.number", i64::from(site.line)),
+        ]);
+    }
     Some(parent.with_span(span))
 }
 
@@ -98,10 +105,18 @@ pub(crate) fn end_span(cx: &Context) {
 }
 
 /// A synchronous call: the span is current on this thread until the guard drops.
+///
+/// The state sits in a `ManuallyDrop` so that dropping a switched-off call is one inline
+/// branch: without it, the compiler emits out-of-line drop glue for the fields, and the
+/// switched-off path pays for a call.
 pub struct SyncCall {
+    active: std::mem::ManuallyDrop<Option<Active>>,
+}
+
+struct Active {
     // Field order matters: the context guard detaches before the span ends.
-    attached: Option<ContextGuard>,
-    cx: Option<Context>,
+    attached: ContextGuard,
+    cx: Context,
 }
 
 /// Starts the span of a synchronous call and makes it current.
@@ -111,40 +126,44 @@ pub fn enter(site: &'static Site) -> SyncCall {
         enter_slow(site)
     } else {
         SyncCall {
-            attached: None,
-            cx: None,
+            active: std::mem::ManuallyDrop::new(None),
         }
     }
 }
 
 #[inline(never)]
 fn enter_slow(site: &'static Site) -> SyncCall {
-    match start_span(site) {
-        Some(cx) => SyncCall {
-            attached: Some(cx.clone().attach()),
-            cx: Some(cx),
-        },
-        None => SyncCall {
-            attached: None,
-            cx: None,
-        },
+    let active = start_span(site).map(|cx| Active {
+        attached: cx.clone().attach(),
+        cx,
+    });
+    SyncCall {
+        active: std::mem::ManuallyDrop::new(active),
     }
 }
 
 impl Record for SyncCall {
     #[inline]
     fn context(&self) -> Option<&Context> {
-        self.cx.as_ref()
+        self.active.as_ref().map(|a| &a.cx)
     }
 }
 
 impl Drop for SyncCall {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        drop(self.attached.take());
-        if let Some(cx) = self.cx.take() {
-            end_span(&cx);
+        if self.active.is_some() {
+            finish(&mut self.active);
         }
+    }
+}
+
+#[inline(never)]
+fn finish(active: &mut std::mem::ManuallyDrop<Option<Active>>) {
+    // SAFETY: called once, from Drop; the value is not used afterwards.
+    if let Some(a) = unsafe { std::mem::ManuallyDrop::take(active) } {
+        drop(a.attached);
+        end_span(&a.cx);
     }
 }
 
