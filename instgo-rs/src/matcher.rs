@@ -228,27 +228,14 @@ pub fn selects(rule: &Rule, f: &FnItem<'_>, rel_path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::{Origin, Selector, SpanAction, SpanKind};
+    use crate::rule::{Origin, Selector};
 
     fn rule(sel: Selector) -> Rule {
-        Rule {
-            name: "r".into(),
-            krate: "k".into(),
-            version: None,
-            selector: sel,
-            span: Some(SpanAction {
-                name: "{path}".into(),
-                kind: SpanKind::Internal,
-                attributes: Vec::new(),
-            }),
-            hooks: None,
-            add_file: None,
-            wrap_call: None,
-            origin: Origin {
-                file: "rules.toml".into(),
-                line: 1,
-            },
-        }
+        let origin = Origin {
+            file: "rules.toml".into(),
+            line: 1,
+        };
+        Rule::new("r", "k", sel, origin)
     }
 
     fn sel(func: &str) -> Selector {

@@ -96,7 +96,11 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
         }
         let mut rw = FileRewrite::new(&sf.text, sf.prefix_len);
         let is_root = sf.module.is_empty() && sf.path == input.src;
-        let imports = wrapcall::Imports::of(&sf.ast);
+        // Only wrap_call needs to know what the file imports.
+        let imports = rules
+            .iter()
+            .any(|r| r.wrap_call.is_some())
+            .then(|| wrapcall::Imports::of(&sf.ast));
         for f in &fns {
             if input.is_bin && is_root && f.path == "main" {
                 rw.start_runtime_in(f);
@@ -105,13 +109,15 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             // Call sites first: every wrap_call rule selecting this function (one per path).
             let mut wrapped: Vec<&str> = Vec::new();
             for (ri, r) in rules.iter().enumerate() {
-                let Some(w) = &r.wrap_call else { continue };
+                let (Some(w), Some(imports)) = (&r.wrap_call, &imports) else {
+                    continue;
+                };
                 if wrapped.contains(&w.path.as_str()) || !matcher::selects(r, f, &rel) {
                     continue;
                 }
                 wrapped.push(&w.path);
                 let with = format!("crate::{}::{}", hook_module(&r.name), w.with);
-                for l in wrapcall::wrap_calls(&mut rw, &imports, f.block, &w.path, &with) {
+                for l in wrapcall::wrap_calls(&mut rw, imports, f.block, &w.path, &with) {
                     matched[ri].push(format!("{display}:{l} {} (call of {})", f.path, w.path));
                     used_hooks[ri] = true;
                 }

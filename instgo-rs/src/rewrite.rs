@@ -563,7 +563,7 @@ impl<'ast> Visit<'ast> for Observations<'_> {
         if let (Some(shape), Some(ty)) = (self.try_shape, self.ret_ty) {
             // `OPERAND?` → `(match OPERAND { Ok(v) => v, Err(e) => return EXIT(Err(From::from(e))) })`:
             // what `?` does for Result and Option, with the exit hook seeing the value.
-            let (start, end) = self.range(&t.expr);
+            let (start, _) = self.range(&t.expr);
             let q = self.rw.offset(t.question_token.span.byte_range().start);
             let d = self.depth;
             let (ok, err, returned) = match shape {
@@ -575,7 +575,6 @@ impl<'ast> Visit<'ast> for Observations<'_> {
                 TryShape::Option => ("Some(__instgo_v)", "None", "None"),
             };
             self.rw.push(start, (1, d), "(match ".to_string());
-            let _ = end;
             let tail = self.exit_tail();
             self.rw.edits.push(Edit {
                 at: q,

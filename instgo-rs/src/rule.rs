@@ -141,6 +141,26 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// What a `[[rule]]` with no action key compiles to: an INTERNAL span named after the
+    /// function's path for each function `selector` picks in package `krate`.
+    pub fn new(name: &str, krate: &str, selector: Selector, origin: Origin) -> Rule {
+        Rule {
+            name: name.to_string(),
+            krate: normalize_crate(krate),
+            version: None,
+            selector,
+            span: Some(SpanAction {
+                name: "{path}".into(),
+                kind: SpanKind::Internal,
+                attributes: Vec::new(),
+            }),
+            hooks: None,
+            add_file: None,
+            wrap_call: None,
+            origin,
+        }
+    }
+
     /// Whether selected functions are rewritten (span, hooks or mapped arguments), as
     /// opposed to only having call sites wrapped or a file added.
     pub fn instruments_functions(&self) -> bool {
@@ -408,9 +428,12 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
             "`fn` is an empty pattern; use \"*\" for every function",
         ));
     }
-    let hooks = match raw.hooks {
-        Some(h) => Some(convert_hooks(src, h)?),
-        None => None,
+    let (hooks, hook_fns) = match raw.hooks {
+        Some(h) => {
+            let (h, fns) = convert_hooks(src, h)?;
+            (Some(h), fns)
+        }
+        None => (None, Vec::new()),
     };
     let wrap_call = match raw.wrap_call {
         Some(w) => {
@@ -428,13 +451,13 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
             let Some(h) = &hooks else {
                 return Err(err(src, at, "`wrap_call` calls a function of the rule's hook file: add `hooks = { file = \"...\" }`"));
             };
-            require_fn(src, &w.with, &h.module, &with)?;
+            require_fn(src, &w.with, &h.module.file, &hook_fns, &with)?;
             Some(WrapCall { path, with })
         }
         None => None,
     };
     let add_file = match raw.add_file {
-        Some(f) => Some(read_injected(src, &f)?),
+        Some(f) => Some(read_injected(src, &f)?.0),
         None => None,
     };
     let hooks_run = hooks
@@ -536,14 +559,18 @@ fn convert_span(src: &Source<'_>, offset: usize, span: RawSpan) -> Result<SpanAc
     })
 }
 
-fn convert_hooks(src: &Source<'_>, raw: Spanned<RawHooks>) -> Result<Hooks, RuleError> {
+/// The hooks, and the functions their file defines (for the rule's `wrap_call.with`).
+fn convert_hooks(
+    src: &Source<'_>,
+    raw: Spanned<RawHooks>,
+) -> Result<(Hooks, Vec<FileFn>), RuleError> {
     let raw = raw.into_inner();
-    let module = read_injected(src, &raw.file)?;
+    let (module, fns) = read_injected(src, &raw.file)?;
     let named = |f: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, RuleError> {
         match f {
             Some(f) => {
                 let name = ident(src, f, what)?;
-                require_fn(src, f, &module, &name)?;
+                require_fn(src, f, &module.file, &fns, &name)?;
                 Ok(Some(name))
             }
             None => Ok(None),
@@ -569,17 +596,18 @@ fn convert_hooks(src: &Source<'_>, raw: Spanned<RawHooks>) -> Result<Hooks, Rule
             ));
         }
         let name = ident(src, f, "hooks.map_args")?;
-        require_fn(src, f, &module, &name)?;
+        require_fn(src, f, &module.file, &fns, &name)?;
         map_args.push((arg.clone(), name));
     }
-    Ok(Hooks {
+    let hooks = Hooks {
         module,
         on_enter,
         on_exit,
         args,
         mut_args,
         map_args,
-    })
+    };
+    Ok((hooks, fns))
 }
 
 fn is_ident(s: &str) -> bool {
@@ -602,7 +630,15 @@ fn ident(src: &Source<'_>, v: &Spanned<String>, what: &str) -> Result<String, Ru
     }
 }
 
-fn read_injected(src: &Source<'_>, file: &Spanned<String>) -> Result<Injected, RuleError> {
+/// A top-level function of an injected file, and whether the rest of the crate can call
+/// it (any `pub`).
+type FileFn = (String, bool);
+
+/// Reads and parses (once) a file the rule injects; returns it with its functions.
+fn read_injected(
+    src: &Source<'_>,
+    file: &Spanned<String>,
+) -> Result<(Injected, Vec<FileFn>), RuleError> {
     let (shown, source) = (src.read)(file.get_ref()).map_err(|e| {
         err(
             src,
@@ -610,45 +646,51 @@ fn read_injected(src: &Source<'_>, file: &Spanned<String>) -> Result<Injected, R
             format!("cannot read {:?}: {e}", file.get_ref()),
         )
     })?;
-    if let Err(e) = syn::parse_file(&source) {
+    let parsed = syn::parse_file(&source).map_err(|e| {
         let at = e.span().start();
-        return Err(err(
+        err(
             src,
             file.span().start,
             format!("{shown}:{}:{}: not valid Rust: {e}", at.line, at.column + 1),
-        ));
-    }
-    Ok(Injected {
+        )
+    })?;
+    let fns = parsed
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            syn::Item::Fn(f) => Some((
+                f.sig.ident.to_string(),
+                !matches!(f.vis, syn::Visibility::Inherited),
+            )),
+            _ => None,
+        })
+        .collect();
+    let injected = Injected {
         file: shown,
         source,
-    })
+    };
+    Ok((injected, fns))
 }
 
 /// The hook file must define `name` as a function the instrumented crate can call.
 fn require_fn(
     src: &Source<'_>,
     at: &Spanned<String>,
-    module: &Injected,
+    file: &str,
+    fns: &[FileFn],
     name: &str,
 ) -> Result<(), RuleError> {
-    let Ok(file) = syn::parse_file(&module.source) else {
-        return Ok(()); // reported by read_injected
-    };
-    let found = file.items.iter().find_map(|i| match i {
-        syn::Item::Fn(f) if f.sig.ident == name => Some(&f.vis),
-        _ => None,
-    });
-    match found {
-        Some(syn::Visibility::Inherited) => Err(err(
+    match fns.iter().find(|(n, _)| n == name) {
+        Some((_, true)) => Ok(()),
+        Some((_, false)) => Err(err(
             src,
             at.span().start,
-            format!("`{name}` in {} must be `pub` (or `pub(crate)`): instrumented functions anywhere in the crate call it", module.file),
+            format!("`{name}` in {file} must be `pub` (or `pub(crate)`): instrumented functions anywhere in the crate call it"),
         )),
-        Some(_) => Ok(()),
         None => Err(err(
             src,
             at.span().start,
-            format!("{} has no function `{name}`", module.file),
+            format!("{file} has no function `{name}`"),
         )),
     }
 }

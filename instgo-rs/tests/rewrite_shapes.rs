@@ -6,24 +6,11 @@ use instgo::rewrite::FileRewrite;
 use instgo::rule::{Hooks, Injected, Origin, Rule, Selector, SpanAction, SpanKind, WrapCall};
 
 fn rule() -> Rule {
-    Rule {
-        name: "all".into(),
-        krate: "demo".into(),
-        version: None,
-        selector: Selector::new("*"),
-        span: Some(SpanAction {
-            name: "{path}".into(),
-            kind: SpanKind::Internal,
-            attributes: Vec::new(),
-        }),
-        hooks: None,
-        add_file: None,
-        wrap_call: None,
-        origin: Origin {
-            file: "rules.toml".into(),
-            line: 1,
-        },
-    }
+    let origin = Origin {
+        file: "rules.toml".into(),
+        line: 1,
+    };
+    Rule::new("all", "demo", Selector::new("*"), origin)
 }
 
 fn hooks(on_enter: bool, on_exit: bool) -> Hooks {

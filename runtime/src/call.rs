@@ -88,7 +88,7 @@ pub(crate) fn start_span_with(
     Some(parent.with_span(span))
 }
 
-pub(crate) fn end_span(cx: &Context) {
+fn end_span(cx: &Context) {
     let span = cx.span();
     if std::thread::panicking() {
         let message = crate::sdk::take_panic_message().unwrap_or_else(|| "panic".to_string());
@@ -133,12 +133,19 @@ pub fn enter(site: &'static Site) -> SyncCall {
 
 #[inline(never)]
 fn enter_slow(site: &'static Site) -> SyncCall {
-    let active = start_span(site).map(|cx| Active {
-        attached: cx.clone().attach(),
-        cx,
-    });
-    SyncCall {
-        active: std::mem::ManuallyDrop::new(active),
+    SyncCall::attach(start_span(site))
+}
+
+impl SyncCall {
+    /// Makes `cx` (a started span's context) current until the call drops.
+    pub(crate) fn attach(cx: Option<Context>) -> SyncCall {
+        let active = cx.map(|cx| Active {
+            attached: cx.clone().attach(),
+            cx,
+        });
+        SyncCall {
+            active: std::mem::ManuallyDrop::new(active),
+        }
     }
 }
 
@@ -186,6 +193,11 @@ pub fn start_async(site: &'static Site) -> AsyncCall {
 }
 
 impl AsyncCall {
+    /// A call whose span (already started, if any) has context `cx`.
+    pub(crate) fn with_context(cx: Option<Context>) -> AsyncCall {
+        AsyncCall { cx }
+    }
+
     /// Wraps the body's future so the span is the current context whenever it runs.
     #[inline]
     pub fn instrument<F: Future>(&self, fut: F) -> Instrumented<F> {

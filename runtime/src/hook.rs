@@ -29,9 +29,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, ContextGuard, KeyValue, Value};
+use opentelemetry::{Context, KeyValue, Value};
 
-use crate::call::{end_span, start_span_with, Instrumented, Record};
+use crate::call::{start_span_with, AsyncCall, Instrumented, Record, SyncCall};
 use crate::diag::warning;
 use crate::site::Site;
 
@@ -146,7 +146,7 @@ impl CallContext {
         }
     }
 
-    /// W3C `traceparent` value of this call's span (for logs), once it has started.
+    /// The trace id of this call's span in hex (for logs), once it has started.
     pub fn trace_id(&self) -> Option<String> {
         let cx = self.cx.as_ref()?;
         let span = cx.span();
@@ -208,11 +208,7 @@ fn run(call: &mut CallContext, hook: impl FnOnce(&mut CallContext)) {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| hook(call)));
     let _ = IN_HOOK.try_with(|h| h.set(false));
     if let Err(payload) = result {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".to_string());
+        let msg = crate::sdk::panic_message(&*payload);
         call.site.fail();
         warning!(
             "a hook of rule `{}` panicked in {} ({msg}); that function is no longer instrumented",
@@ -222,37 +218,35 @@ fn run(call: &mut CallContext, hook: impl FnOnce(&mut CallContext)) {
     }
 }
 
-/// A synchronous call with hooks; the span is current on this thread until it drops.
+/// A synchronous call with hooks: a [`SyncCall`] plus the hooks' [`CallContext`].
 pub struct HookedCall {
-    attached: Option<ContextGuard>,
+    call: SyncCall,
     state: Option<Mutex<CallContext>>,
-    cx: Option<Context>,
 }
 
 /// Runs `on_enter` (when the site is on), starts the span and makes it current.
 #[inline]
 pub fn enter_hooked(site: &'static Site, on_enter: impl FnOnce(&mut CallContext)) -> HookedCall {
-    if !site.is_on() {
-        return HookedCall {
-            attached: None,
-            state: None,
-            cx: None,
-        };
-    }
-    let call = begin(site, on_enter);
-    let cx = call.cx.clone();
+    let (cx, state) = begin(site, on_enter);
     HookedCall {
-        attached: cx.clone().map(Context::attach),
-        state: Some(Mutex::new(call)),
-        cx,
+        call: SyncCall::attach(cx),
+        state,
     }
 }
 
-fn begin(site: &'static Site, on_enter: impl FnOnce(&mut CallContext)) -> CallContext {
+/// The span context and the hook state of a call on a site that is on; `(None, None)`
+/// for a switched-off site, whose hooks do not run.
+fn begin(
+    site: &'static Site,
+    on_enter: impl FnOnce(&mut CallContext),
+) -> (Option<Context>, Option<Mutex<CallContext>>) {
+    if !site.is_on() {
+        return (None, None);
+    }
     let mut call = CallContext::new(site);
     run(&mut call, on_enter);
     call.start();
-    call
+    (call.cx.clone(), Some(Mutex::new(call)))
 }
 
 fn exit_with(state: &Option<Mutex<CallContext>>, on_exit: impl FnOnce(&mut CallContext)) {
@@ -276,23 +270,14 @@ impl HookedCall {
 
 impl Record for HookedCall {
     fn context(&self) -> Option<&Context> {
-        self.cx.as_ref()
+        self.call.context()
     }
 }
 
-impl Drop for HookedCall {
-    fn drop(&mut self) {
-        drop(self.attached.take());
-        if let Some(cx) = self.cx.take() {
-            end_span(&cx);
-        }
-    }
-}
-
-/// An `async fn` call with hooks: `Send`, made current on every poll by `instrument`.
+/// An `async fn` call with hooks: an [`AsyncCall`] plus the hooks' [`CallContext`].
 pub struct HookedAsyncCall {
+    call: AsyncCall,
     state: Option<Mutex<CallContext>>,
-    cx: Option<Context>,
 }
 
 /// Runs `on_enter` (when the site is on) and starts the span, on the call's first poll.
@@ -301,16 +286,10 @@ pub fn start_async_hooked(
     site: &'static Site,
     on_enter: impl FnOnce(&mut CallContext),
 ) -> HookedAsyncCall {
-    if !site.is_on() {
-        return HookedAsyncCall {
-            state: None,
-            cx: None,
-        };
-    }
-    let call = begin(site, on_enter);
+    let (cx, state) = begin(site, on_enter);
     HookedAsyncCall {
-        cx: call.cx.clone(),
-        state: Some(Mutex::new(call)),
+        call: AsyncCall::with_context(cx),
+        state,
     }
 }
 
@@ -324,20 +303,12 @@ impl HookedAsyncCall {
     /// Wraps the body's future so the span is the current context whenever it runs.
     #[inline]
     pub fn instrument<F: std::future::Future>(&self, fut: F) -> Instrumented<F> {
-        Instrumented::new(fut, self.cx.clone())
+        self.call.instrument(fut)
     }
 }
 
 impl Record for HookedAsyncCall {
     fn context(&self) -> Option<&Context> {
-        self.cx.as_ref()
-    }
-}
-
-impl Drop for HookedAsyncCall {
-    fn drop(&mut self) {
-        if let Some(cx) = self.cx.take() {
-            end_span(&cx);
-        }
+        self.call.context()
     }
 }

@@ -141,6 +141,15 @@ pub(crate) fn take_panic_message() -> Option<String> {
         .flatten()
 }
 
+/// The text a panic was raised with (`panic!("...")`), or "panic".
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
+}
+
 /// Remembers each panic's message for the spans it unwinds through, then runs the hook
 /// that was there before, so what the user sees is unchanged.
 fn install_panic_hook() {
@@ -149,12 +158,7 @@ fn install_panic_hook() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".to_string());
+        let msg = panic_message(info.payload());
         let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(msg));
         // A panicking hook is ours to report (once, as a warning), not the app's.
         if !crate::hook::in_hook() {

@@ -105,13 +105,13 @@ def main():
         os.makedirs(logs, exist_ok=True)
         # Same lock file for both runs.
         run(["cargo", "generate-lockfile"], src, env)
-        _, plain_out, t_plain = run(["cargo", "test", "--no-fail-fast"], src, env, os.path.join(logs, f"{name}.plain.log"))
-        code, inst_out, t_inst = run([tool, "instrument", "test", "--no-fail-fast", "--rules", rules], src, env,
-                                     os.path.join(logs, f"{name}.instrumented.log"))
+        _, plain_out, _ = run(["cargo", "test", "--no-fail-fast"], src, env, os.path.join(logs, f"{name}.plain.log"))
+        _, inst_out, _ = run([tool, "instrument", "test", "--no-fail-fast", "--rules", rules], src, env,
+                             os.path.join(logs, f"{name}.instrumented.log"))
         plain, inst = results(plain_out), results(inst_out)
         passed_p = {t for t, r in plain.items() if r == "ok"}
         passed_i = {t for t, r in inst.items() if r == "ok"}
-        explain = os.path.join(logs, f"{name}.instrumented.log")
+        inst_log = os.path.join(logs, f"{name}.instrumented.log")
         fell_back = inst_out.count("building it without instrumentation")
         # How many functions the rule instrumented, from the tool's reports.
         sites = 0
@@ -135,7 +135,7 @@ def main():
                 print(f"  {name}: passes plain, not instrumented: {t}", file=sys.stderr)
             for t in sorted(passed_i - passed_p)[:10]:
                 print(f"  {name}: passes instrumented, not plain: {t}", file=sys.stderr)
-            print(f"  logs: {explain}", file=sys.stderr)
+            print(f"  logs: {inst_log}", file=sys.stderr)
         print(f"{name} {version}: {rows[-1][-1]}", file=sys.stderr, flush=True)
     head = ("crate", "version", "edition", "pass plain", "pass instr.", "fns instr.", "fell back", "result")
     print("| " + " | ".join(head) + " |")
