@@ -5,6 +5,7 @@ measured in the same run.
     python3 bench/run.py            # everything
     python3 bench/run.py span       # the runtime's per-call cost only (criterion)
     python3 bench/run.py build      # build times only
+    INSTGO_BENCH_ONLY=regex python3 bench/run.py build   # only the rows whose label has "regex"
 
 Numbers depend on the machine; the ratios are what the targets are written against.
 """
@@ -58,19 +59,25 @@ def timed(cmd, cwd, env, runs):
     return statistics.median(sh(cmd, cwd, env) for _ in range(runs))
 
 
-def build_bench():
+def build_bench(only=None):
     tool = os.path.join(CACHE, "bench-tool")
     sh(["cargo", "install", "--quiet", "--path", os.path.join(ROOT, "instgo-rs"), "--root", tool, "--force"], ROOT)
     exe = os.path.join(tool, "bin", "cargo-instrument")
     projects = [("examples/shapes (rules.toml)", os.path.join(ROOT, "examples", "shapes"), [])]
-    corpus = os.path.join(CACHE, "corpus", "regex-1.11.1")
-    if os.path.isdir(corpus):
-        rules = os.path.join(CACHE, "bench-regex.rules.toml")
-        with open(rules, "w") as f:
-            f.write('[[rule]]\nname = "bench-all"\ncrate = "regex"\nfn = "*"\n')
-        projects.append(("regex 1.11.1 (every fn of regex)", corpus, ["--rules", rules]))
+    # The mid-size real crate comes from crates.io the way the corpus fetches its crates.
+    sys.path.insert(0, os.path.join(ROOT, "tests", "corpus"))
+    from run import fetch
+    corpus_dir = os.path.join(CACHE, "corpus")
+    os.makedirs(corpus_dir, exist_ok=True)
+    regex = fetch("regex", "1.11.1", corpus_dir)
+    rules = os.path.join(CACHE, "bench-regex.rules.toml")
+    with open(rules, "w") as f:
+        f.write('[[rule]]\nname = "bench-all"\ncrate = "regex"\nfn = "*"\n')
+    projects.append(("regex 1.11.1 (every fn of regex)", regex, ["--rules", rules]))
     out = ["| build | plain | instrumented | ratio | target |", "|---|---|---|---|---|"]
     for label, path, extra in projects:
+        if only and only not in label:
+            continue
         work = tempfile.mkdtemp(prefix="instgo-bench-")
         src = os.path.join(work, "src")
         shutil.copytree(path, src, ignore=shutil.ignore_patterns("target"))
@@ -102,7 +109,7 @@ def main():
     if "span" in which:
         lines += span_bench() + [""]
     if "build" in which:
-        lines += build_bench()
+        lines += build_bench(os.environ.get("INSTGO_BENCH_ONLY"))
     print("\n".join(lines))
 
 

@@ -139,6 +139,8 @@ impl CallContext {
     }
 
     /// Whether the span records (is sampled), so that costly attributes can be skipped.
+    /// Before the span starts (in `on_enter`) sampling is not decided yet: then it says
+    /// whether a span will be made at all.
     pub fn is_recording(&self) -> bool {
         match &self.cx {
             Some(cx) => cx.span().is_recording(),
