@@ -15,6 +15,7 @@ use crate::fingerprint;
 use crate::report::{CrateReport, RuleOutcome};
 use crate::rule::{self, ReadFile, RuleSet, Source};
 use crate::runtime_build::{self, Toolchain};
+use crate::workspace::{self, Query, Workspace};
 use crate::wrapper::env;
 
 /// Our own options, taken out of the arguments before cargo sees them.
@@ -52,16 +53,21 @@ impl Options {
 
     /// The value of a cargo option (`--opt V` or `--opt=V`) before any `--`.
     fn cargo_opt(&self, name: &str) -> Option<String> {
+        self.cargo_opts(name).into_iter().next()
+    }
+
+    /// Every value of a repeatable cargo option, in order.
+    fn cargo_opts(&self, name: &str) -> Vec<String> {
+        let mut values = Vec::new();
         let mut it = self.cargo_args.iter().take_while(|a| *a != "--");
         while let Some(a) = it.next() {
             if a == name {
-                return it.next().cloned();
-            }
-            if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-                return Some(v.to_string());
+                values.extend(it.next().cloned());
+            } else if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                values.push(v.to_string());
             }
         }
-        None
+        values
     }
 
     fn cargo_flag(&self, name: &str) -> bool {
@@ -72,40 +78,19 @@ impl Options {
     }
 }
 
-struct Workspace {
-    root: PathBuf,
-    target_dir: PathBuf,
-}
-
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 fn workspace(o: &Options) -> Result<Workspace> {
-    let mut cmd = Command::new(cargo());
-    cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
-    if let Some(m) = o.cargo_opt("--manifest-path") {
-        cmd.args(["--manifest-path", &m]);
+    let mut ws = workspace::locate(&Query {
+        manifest_path: o.cargo_opt("--manifest-path"),
+        config: o.cargo_opts("--config"),
+    })?;
+    if let Some(t) = o.cargo_opt("--target-dir") {
+        ws.target_dir = std::env::current_dir()?.join(t);
     }
-    let out = cmd.output().context("running cargo metadata")?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("reading cargo metadata")?;
-    let root = PathBuf::from(v["workspace_root"].as_str().context("no workspace_root")?);
-    let target_dir = match o.cargo_opt("--target-dir") {
-        Some(t) => std::env::current_dir()?.join(t),
-        None => PathBuf::from(
-            v["target_directory"]
-                .as_str()
-                .context("no target_directory")?,
-        ),
-    };
-    Ok(Workspace { root, target_dir })
+    Ok(ws)
 }
 
 /// Reads the files a rules document names (`hooks.file`, `add_file`), relative to it:
@@ -248,7 +233,7 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
     let target = o
         .cargo_opt("--target")
         .or_else(|| std::env::var("CARGO_BUILD_TARGET").ok());
-    let tc = Toolchain::detect(&cwd, target)?;
+    let tc = Toolchain::detect(&cwd, target, &instrument_dir)?;
     let runtime = runtime_build::ensure(
         &instrument_dir,
         &cwd,

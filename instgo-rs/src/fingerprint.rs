@@ -1,5 +1,10 @@
 //! Stable 64-bit hashes (FNV-1a) for cache keys that must not change between tool builds
-//! the way `std`'s hasher may.
+//! the way `std`'s hasher may, and file stamps that tell whether a file changed without
+//! reading it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 pub struct Fnv(u64);
 
@@ -32,4 +37,62 @@ pub fn of(parts: &[&[u8]]) -> String {
         h.add(p);
     }
     h.hex()
+}
+
+/// A file as it was when an answer that depends on it was cached: `None` if absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub path: PathBuf,
+    state: Option<(u128, u64, u64)>,
+}
+
+impl Stamp {
+    pub fn of(path: PathBuf) -> Stamp {
+        let state = std::fs::metadata(&path).ok().map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            (mtime, m.len(), inode(&m))
+        });
+        Stamp { path, state }
+    }
+
+    /// Whether the file is (still) as stamped.
+    pub fn holds(&self) -> bool {
+        *self == Stamp::of(self.path.clone())
+    }
+}
+
+#[cfg(unix)]
+fn inode(m: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(m)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writing_appearing_and_vanishing_break_a_stamp() {
+        let dir = std::env::temp_dir().join(format!("instgo-stamp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("Cargo.toml");
+        let absent = Stamp::of(f.clone());
+        assert!(absent.holds());
+        std::fs::write(&f, "[package]\n").unwrap();
+        assert!(!absent.holds());
+        let first = Stamp::of(f.clone());
+        assert!(first.holds());
+        std::fs::write(&f, "[workspace]\nmembers = []\n").unwrap();
+        assert!(!first.holds());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!first.holds());
+    }
 }

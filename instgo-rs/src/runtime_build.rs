@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::embedded;
-use crate::fingerprint;
+use crate::fingerprint::{self, Stamp};
 
 /// Where the built runtime is: what rewritten crates get with `--extern` and `-L`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -30,24 +30,55 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
-    pub fn detect(cwd: &Path, target: Option<String>) -> Result<Toolchain> {
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    /// `rustc -vV` costs 10–20 ms (more through the rustup proxy), as much as a no-op
+    /// build; when the real compiler binary is known, its answer is kept in `cache_dir`
+    /// for as long as that binary is unchanged.
+    pub fn detect(cwd: &Path, target: Option<String>, cache_dir: &Path) -> Result<Toolchain> {
+        let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS")
+            .or_else(|_| std::env::var("RUSTFLAGS"))
+            .unwrap_or_default();
+        let (rustc, stamp) = match real_rustc() {
+            Some(p) => (p.clone().into_os_string(), Some(Stamp::of(p))),
+            None => (
+                std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()),
+                None,
+            ),
+        };
+        let cache = cache_dir.join("rustc-version.json");
+        if let Some(stamp) = &stamp {
+            let cached: Option<(Stamp, String)> = std::fs::read(&cache)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some((s, version)) = cached {
+                if s == *stamp {
+                    return Ok(Toolchain {
+                        version,
+                        target,
+                        rustflags,
+                    });
+                }
+            }
+        }
+        let shown = rustc.to_string_lossy().into_owned();
         let out = Command::new(&rustc)
             .arg("-vV")
             .current_dir(cwd)
             .output()
-            .with_context(|| format!("running `{rustc} -vV`"))?;
+            .with_context(|| format!("running `{shown} -vV`"))?;
         if !out.status.success() {
             bail!(
-                "`{rustc} -vV` failed: {}",
+                "`{shown} -vV` failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS")
-            .or_else(|_| std::env::var("RUSTFLAGS"))
-            .unwrap_or_default();
+        let version = String::from_utf8_lossy(&out.stdout).into_owned();
+        if let Some(stamp) = stamp {
+            if let Ok(bytes) = serde_json::to_vec(&(stamp, &version)) {
+                let _ = std::fs::write(&cache, bytes);
+            }
+        }
         Ok(Toolchain {
-            version: String::from_utf8_lossy(&out.stdout).into_owned(),
+            version,
             target,
             rustflags,
         })
@@ -64,6 +95,25 @@ impl Toolchain {
             .add(self.rustflags.as_bytes());
         h.hex()
     }
+}
+
+/// The compiler binary the user's build runs, when it can be known without running
+/// anything: `RUSTC` naming a file, or the toolchain rustup's proxy chose for this
+/// `cargo instrument` (rustup exports `RUSTUP_HOME` and `RUSTUP_TOOLCHAIN` to cargo's
+/// subcommands).
+fn real_rustc() -> Option<PathBuf> {
+    if let Some(r) = std::env::var_os("RUSTC") {
+        let p = PathBuf::from(r);
+        return (p.components().count() > 1 && p.is_file()).then_some(p);
+    }
+    let home = PathBuf::from(std::env::var_os("RUSTUP_HOME")?);
+    let toolchain = std::env::var_os("RUSTUP_TOOLCHAIN")?;
+    let p = home
+        .join("toolchains")
+        .join(toolchain)
+        .join("bin")
+        .join(format!("rustc{}", std::env::consts::EXE_SUFFIX));
+    p.is_file().then_some(p)
 }
 
 /// Builds the runtime unless this exact build is there already.
