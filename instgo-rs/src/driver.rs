@@ -393,10 +393,14 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
     let mut out = String::new();
     for r in &rules.rules {
         out.push_str(&format!(
-            "rule `{}` ({}) on crate `{}`:\n",
+            "rule `{}` ({}) on crate `{}`:
+",
             r.name, r.origin, r.krate
         ));
+        // A rule over a crate glob reaches many crates; only where it acted is news.
+        let glob = r.krate.contains(['*', '?']);
         let mut seen = false;
+        let mut quiet = 0;
         for rep in reports {
             for rr in rep.rules.iter().filter(|x| x.rule == r.name) {
                 seen = true;
@@ -408,7 +412,7 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
                 );
                 match &rr.outcome {
                     RuleOutcome::Matched(sites) => {
-                        out.push_str(&format!("  {unit}: {} function(s)\n", sites.len()));
+                        out.push_str(&format!("  {unit}: {} site(s)\n", sites.len()));
                         for s in sites {
                             out.push_str(&format!("    {s}\n"));
                         }
@@ -416,17 +420,25 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
                     RuleOutcome::VersionOutOfRange { found, wanted } => out.push_str(&format!(
                         "  {unit}: skipped, version {found} is outside {wanted}\n"
                     )),
+                    RuleOutcome::NothingSelected if glob => quiet += 1,
                     RuleOutcome::NothingSelected => {
                         out.push_str(&format!("  {unit}: the selectors matched no function\n"))
                     }
                 }
             }
-            if rep.rules.iter().any(|x| x.rule == r.name) {
-                for s in &rep.skipped {
-                    out.push_str(&format!("    skipped {s}\n"));
-                }
-                for n in &rep.notes {
-                    out.push_str(&format!("    note: {n}\n"));
+            let acted = rep
+                .rules
+                .iter()
+                .any(|x| x.rule == r.name && !(glob && x.outcome == RuleOutcome::NothingSelected));
+            if acted {
+                // Skips and macro notes are about rewriting functions, not call sites.
+                if r.instruments_functions() {
+                    for s in &rep.skipped {
+                        out.push_str(&format!("    skipped {s}\n"));
+                    }
+                    for n in &rep.notes {
+                        out.push_str(&format!("    note: {n}\n"));
+                    }
                 }
                 if let Some(f) = &rep.fell_back {
                     out.push_str(&format!(
@@ -434,6 +446,11 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
                     ));
                 }
             }
+        }
+        if quiet > 0 {
+            out.push_str(&format!(
+                "  nothing to do in {quiet} other crate(s) it reached\n"
+            ));
         }
         if !seen {
             out.push_str("  crate absent from this build\n");

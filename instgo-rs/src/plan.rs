@@ -37,12 +37,16 @@ pub fn applicable<'r>(
     rules: &'r [Rule],
     package: &str,
     version: &str,
+    externs: &[String],
 ) -> (Vec<&'r Rule>, Vec<RuleReport>) {
     let pkg = normalize_crate(package);
     let parsed = semver::Version::parse(version).ok();
     let mut yes = Vec::new();
     let mut no = Vec::new();
-    for r in rules.iter().filter(|r| r.targets(&pkg)) {
+    for r in rules
+        .iter()
+        .filter(|r| r.targets(&pkg) && r.can_apply_with(externs))
+    {
         let ok = match (&r.version, &parsed) {
             (None, _) => true,
             (Some(req), Some(v)) => semver::VersionReq::parse(req)

@@ -174,6 +174,20 @@ impl Rule {
     pub fn targets(&self, krate: &str) -> bool {
         crate::glob::matches(&self.krate, krate)
     }
+
+    /// Whether the rule can do anything in a crate that sees these `--extern` crates: a
+    /// rule that only wraps calls of `tokio::spawn` cannot match in a crate without tokio,
+    /// so such crates are not even parsed for it (this is what makes `crate = "*"` cheap).
+    pub fn can_apply_with(&self, externs: &[String]) -> bool {
+        let Some(w) = &self.wrap_call else {
+            return true;
+        };
+        if self.instruments_functions() || self.add_file.is_some() {
+            return true;
+        }
+        let root = w.path.split("::").next().unwrap_or_default();
+        matches!(root, "std" | "core" | "alloc") || externs.iter().any(|e| e == root)
+    }
 }
 
 /// All rules in force for one build, as the driver hands them to the wrapper.
@@ -741,6 +755,31 @@ mod tests {
         assert_eq!(r.selector.func, "*");
         assert_eq!(r.span.as_ref().unwrap().kind, SpanKind::Internal);
         assert_eq!(r.origin.to_string(), "rules.toml:1");
+    }
+
+    #[test]
+    fn call_wrapping_rules_apply_only_where_the_callee_crate_is_in_reach() {
+        let mut r = compile_one("[[rule]]\nname = \"a\"\ncrate = \"x\"\n")
+            .unwrap()
+            .rules
+            .remove(0);
+        r.span = None;
+        r.wrap_call = Some(WrapCall {
+            path: "tokio::spawn".into(),
+            with: "spawn".into(),
+        });
+        assert!(!r.can_apply_with(&["serde".into()]));
+        assert!(r.can_apply_with(&["serde".into(), "tokio".into()]));
+        r.wrap_call.as_mut().unwrap().path = "std::thread::spawn".into();
+        assert!(r.can_apply_with(&[]));
+        // A rule that also rewrites functions applies regardless.
+        r.wrap_call.as_mut().unwrap().path = "tokio::spawn".into();
+        r.span = compile_one("[[rule]]\nname = \"b\"\ncrate = \"x\"\n")
+            .unwrap()
+            .rules[0]
+            .span
+            .clone();
+        assert!(r.can_apply_with(&[]));
     }
 
     #[test]

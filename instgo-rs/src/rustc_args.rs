@@ -15,6 +15,8 @@ pub struct RustcArgs {
     pub emit: Vec<(String, Option<String>)>,
     /// An `@file` argument: the real arguments are elsewhere, so leave this call alone.
     pub has_argfile: bool,
+    /// Names the crate can refer to through `--extern` (`noprelude:`/`priv:` dropped).
+    pub externs: Vec<String>,
 }
 
 /// Options whose value is the next argument when not written `--opt=value` / `-Cvalue`.
@@ -100,6 +102,11 @@ impl RustcArgs {
             "--crate-type" => self.crate_types.extend(v.split(',').map(String::from)),
             "--edition" => self.edition = v.to_string(),
             "--out-dir" => self.out_dir = Some(v.to_string()),
+            "--extern" => {
+                let name = v.split_once('=').map_or(v, |(n, _)| n);
+                let name = name.rsplit_once(':').map_or(name, |(_, n)| n);
+                self.externs.push(name.to_string());
+            }
             "--emit" => {
                 for kind in v.split(',') {
                     match kind.split_once('=') {
@@ -185,6 +192,14 @@ mod tests {
         );
         assert!(parse("--crate-name m src/lib.rs --crate-type proc-macro").is_proc_macro());
         assert!(parse("--crate-name t src/main.rs --test").is_bin());
+    }
+
+    #[test]
+    fn extern_names_without_options_or_paths() {
+        let r = parse(
+            "--extern tokio=/t/libtokio.rlib --extern=noprelude:alloc --extern priv:h=/h.rlib --extern proc_macro",
+        );
+        assert_eq!(r.externs, ["tokio", "alloc", "h", "proc_macro"]);
         assert!(
             parse("--crate-name t src/main.rs -Cextra-filename=-9 --emit=dep-info=/x/t.d")
                 .dep_info_path()

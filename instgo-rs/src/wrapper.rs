@@ -100,7 +100,8 @@ fn instrument(
         .clone()
         .unwrap_or_else(|| package.replace('-', "_"));
     let unit = format!("{crate_name}{}", parsed.extra_filename);
-    let (applicable, out_of_range) = plan::applicable(&rules.rules, &package, &version);
+    let (applicable, out_of_range) =
+        plan::applicable(&rules.rules, &package, &version, &parsed.externs);
     let src = PathBuf::from(parsed.src().unwrap_or_default());
 
     let inject_dir = Path::new(&dir).join("inject").join(&unit);
@@ -174,8 +175,22 @@ fn instrument(
     if !injected.is_empty() {
         std::fs::create_dir_all(&inject_dir)
             .with_context(|| format!("creating {}", inject_dir.display()))?;
+        // Injected files are in the crate's dep-info. Cargo compares their mtimes with the
+        // moment this compile started, so a file written now would make the crate stale
+        // forever: they get the crate root's mtime instead. Their content only changes with
+        // the rules, and a rules change cleans the crate (driver::invalidate_changed).
+        let stamp = std::fs::metadata(&src).and_then(|m| m.modified()).ok();
         for (path, text) in &injected {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            if std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(t) = stamp {
+                let _ = std::fs::File::options()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_modified(t));
+            }
         }
     }
     report.shadow = Some(shadow_root.display().to_string());

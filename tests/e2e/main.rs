@@ -3,6 +3,7 @@
 
 mod hooks;
 mod receiver;
+mod runtimes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,4 @@
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    println!("tokio current-thread: {}", rt_work::handle(10).await);
+}

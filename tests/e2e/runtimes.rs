@@ -1,0 +1,141 @@
+//! Async runtimes, built with the real tool and read back from the OTLP receiver:
+//! `#[tokio::main]` (multi-thread and current-thread) and `#[actix_web::main]` start the
+//! runtime and flush it at exit; `.await`s and a `tokio::spawn`ed task (the catalog's
+//! spawn rule) nest; `#[tokio::test]`s under `cargo instrument test`; and an app running
+//! its own, older opentelemetry SDK keeps its spans to itself.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::receiver::{Receiver, Span};
+use crate::{copy_tree, lock, named, parent_of, run, target_dir, text, BIN};
+
+fn example() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/runtimes");
+        let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtimes-src");
+        let _ = std::fs::remove_dir_all(&dst);
+        copy_tree(&src, &dst);
+        dst
+    })
+    .clone()
+}
+
+fn instrument(args: &[&str], endpoint: Option<&str>) -> Output {
+    let mut c = Command::new(BIN);
+    c.arg("instrument")
+        .args(args)
+        .current_dir(example())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("RUSTC_WRAPPER");
+    if let Some(e) = endpoint {
+        c.env("OTEL_EXPORTER_OTLP_ENDPOINT", e)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "50");
+    }
+    run(&mut c)
+}
+
+fn built() -> PathBuf {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let out = instrument(&["build", "--strict"], None);
+        assert!(out.status.success(), "build failed: {}", text(&out.stderr));
+    });
+    target_dir().join("instrument/debug")
+}
+
+fn run_bin(name: &str, endpoint: &str) -> Output {
+    let out = run(Command::new(built().join(name))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    out
+}
+
+/// `handle` under `parent`, with both `step`s (the awaited one and the spawned one) under
+/// it, all in one trace.
+fn assert_handle_nests(spans: &[Span], parent: &Span) {
+    let handle = spans
+        .iter()
+        .find(|s| s.name == "handle" && s.parent_span_id == parent.span_id)
+        .unwrap_or_else(|| panic!("no handle under {}: {spans:#?}", parent.name));
+    let steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "step" && s.parent_span_id == handle.span_id)
+        .collect();
+    assert_eq!(steps.len(), 2, "awaited and spawned step under handle");
+    for s in steps.iter().copied().chain([handle]) {
+        assert_eq!(s.trace_id, parent.trace_id);
+    }
+}
+
+#[test]
+fn async_mains_start_the_runtime_and_nest_awaits_and_spawned_tasks() {
+    let _l = lock();
+    for (bin, stdout) in [
+        ("tokio-multi", "tokio multi-thread: 3\n"),
+        ("tokio-current", "tokio current-thread: 12\n"),
+        ("actix", "actix: 22\n"),
+    ] {
+        let rx = Receiver::start();
+        let out = run_bin(bin, &rx.endpoint);
+        assert_eq!(text(&out.stdout), stdout, "{bin}");
+        // Everything arrives although main returned right away: the exit flush.
+        let spans = rx.wait_for(Duration::from_secs(10), |s| {
+            s.iter().any(|x| x.name == "main") && s.iter().filter(|x| x.name == "step").count() == 2
+        });
+        let main = named(&spans, "main");
+        assert_eq!(main.len(), 1, "{bin}: {spans:#?}");
+        assert!(main[0].parent_span_id.is_empty(), "{bin}: main is a root");
+        assert_eq!(main[0].resource_attr("service.name"), Some(bin));
+        assert_handle_nests(&spans, main[0]);
+    }
+}
+
+#[test]
+fn tokio_tests_are_traced_under_cargo_instrument_test() {
+    let _l = lock();
+    let rx = Receiver::start();
+    let out = instrument(&["test", "-p", "rt-work"], Some(&rx.endpoint));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let spans = rx.wait_for(Duration::from_secs(10), |s| {
+        s.iter().filter(|x| x.name == "step").count() == 4
+    });
+    for t in [
+        "tests::handle_adds_two",
+        "tests::handle_adds_two_on_workers",
+    ] {
+        let test = named(&spans, t);
+        assert_eq!(test.len(), 1, "{t}: {spans:#?}");
+        assert_handle_nests(&spans, test[0]);
+    }
+}
+
+#[test]
+fn an_app_with_its_own_opentelemetry_keeps_it_to_itself() {
+    let _l = lock();
+    let rx = Receiver::start();
+    let out = run_bin("own-otel", &rx.endpoint);
+    // The app's SDK (0.30) saw only its own span...
+    assert_eq!(
+        text(&out.stdout),
+        "own-otel: 32; the app's own exporter saw [\"app-own-work\"]\n"
+    );
+    // ...and ours (0.33) only the instrumented functions, nested as usual.
+    let spans = rx.wait_for(Duration::from_secs(10), |s| {
+        s.iter().filter(|x| x.name == "step").count() == 2 && s.iter().any(|x| x.name == "main")
+    });
+    assert!(named(&spans, "app-own-work").is_empty());
+    let main = named(&spans, "main");
+    assert_eq!(main.len(), 1);
+    assert_handle_nests(&spans, main[0]);
+    assert!(parent_of(&spans, main[0]).is_none());
+}
