@@ -44,11 +44,12 @@ fn rewrite_with(src: &str, edition_2015: bool, r: &Rule) -> String {
         if let Some(w) = &r.wrap_call {
             instgo::wrapcall::wrap_calls(&mut rw, &imports, f.block, &w.path, "crate::h::wrapped");
         }
-        if r.instruments_functions()
-            && matcher::selects(r, f, "src/lib.rs")
-            && matcher::skip_reason(f).is_none()
-        {
-            if let Err(why) = rw.instrument(f, r, "demo", "src/lib.rs") {
+        if r.instruments_functions() && matcher::selects(r, f, "src/lib.rs") {
+            let result = match matcher::skip_reason(f) {
+                Some(why) => Err(why.to_string()),
+                None => rw.instrument(f, r, "demo", "src/lib.rs").map(|_| ()),
+            };
+            if let Err(why) = result {
                 skipped.push_str(&format!("\n// skipped {}: {why}", f.path));
             }
         }
@@ -87,6 +88,10 @@ shape!(unsafe_extern_and_pin, "unsafe fn raw(p: *const u8) -> u8 { *p }\nextern 
 shape!(
     never_and_const,
     "fn die() -> ! { panic!(\"x\") }\nconst fn k() -> u8 { 1 }\n"
+);
+shape!(
+    global_allocator_is_left_alone,
+    "struct A;\nunsafe impl std::alloc::GlobalAlloc for A {\n    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 { std::alloc::System.alloc(l) }\n    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) { std::alloc::System.dealloc(p, l) }\n}\nfn other() {}\n"
 );
 shape!(inner_attributes_and_main, "fn main() {\n    #![allow(unused)]\n    let x = 1;\n}\nfn doc_inner() {\n    //! inner doc\n    let y = 2;\n}\n");
 shape!(closures_and_nested_items_keep_their_own_exits, "fn outer() -> Option<u8> {\n    let f = |x: Option<u8>| -> Option<u8> { let y = x?; return Some(y) };\n    fn inner() -> u8 { return 1 }\n    f(Some(inner()))\n}\n");

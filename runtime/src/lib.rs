@@ -28,6 +28,7 @@ pub mod hook;
 pub mod metrics;
 mod observe;
 pub mod propagation;
+mod queue;
 mod resource;
 mod sampler;
 mod sdk;

@@ -63,7 +63,53 @@ fn init() -> Option<SdkMeterProvider> {
         }
     };
     crate::sdk::register_exit_flush();
+    self_metrics(&provider);
     Some(provider)
+}
+
+/// The runtime's own health, read from its counters at each export (nothing per span):
+/// the SDK self-metrics of the semantic conventions for the span queue.
+fn self_metrics(provider: &SdkMeterProvider) {
+    let meter = provider.meter_with_scope(InstrumentationScope::builder("instgo").build());
+    let component = KeyValue::new("otel.component.type", "batching_span_processor");
+    let c = component.clone();
+    meter
+        .u64_observable_counter("otel.sdk.processor.span.processed")
+        .with_unit("{span}")
+        .with_description("Spans handed to the export queue, and those dropped because it was full")
+        .with_callback(move |o| {
+            let (processed, dropped, _, _) = crate::queue::counts();
+            o.observe(processed, std::slice::from_ref(&c));
+            o.observe(
+                dropped,
+                &[c.clone(), KeyValue::new("error.type", "queue_full")],
+            );
+        })
+        .build();
+    let c = component.clone();
+    meter
+        .i64_observable_up_down_counter("otel.sdk.processor.span.queue.size")
+        .with_unit("{span}")
+        .with_callback(move |o| {
+            let (_, _, waiting, _) = crate::queue::counts();
+            o.observe(
+                i64::try_from(waiting).unwrap_or(i64::MAX),
+                std::slice::from_ref(&c),
+            );
+        })
+        .build();
+    let c = component;
+    meter
+        .i64_observable_up_down_counter("otel.sdk.processor.span.queue.capacity")
+        .with_unit("{span}")
+        .with_callback(move |o| {
+            let (_, _, _, cap) = crate::queue::counts();
+            o.observe(
+                i64::try_from(cap).unwrap_or(i64::MAX),
+                std::slice::from_ref(&c),
+            );
+        })
+        .build();
 }
 
 /// The meter hook code records through: scope `instgo`, this runtime's version.

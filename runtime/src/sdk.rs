@@ -18,10 +18,34 @@ pub(crate) struct Sdk {
 
 static SDK: OnceLock<Option<Sdk>> = OnceLock::new();
 
+thread_local! {
+    static STARTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The SDK, started on first use; `None` when telemetry is switched off.
 #[inline]
 pub(crate) fn get() -> Option<&'static Sdk> {
-    SDK.get_or_init(init).as_ref()
+    match SDK.get() {
+        Some(sdk) => sdk.as_ref(),
+        None => start(),
+    }
+}
+
+/// Starting the SDK runs code that may reach instrumented functions of the app again (its
+/// allocator, a `Display` impl, …): on the starting thread those calls get no span, where
+/// waiting for the `OnceLock` would deadlock.
+#[cold]
+fn start() -> Option<&'static Sdk> {
+    if STARTING.try_with(|s| s.get()).unwrap_or(true) {
+        return None;
+    }
+    SDK.get_or_init(|| {
+        let _ = STARTING.try_with(|s| s.set(true));
+        let sdk = init();
+        let _ = STARTING.try_with(|s| s.set(false));
+        sdk
+    })
+    .as_ref()
 }
 
 pub(crate) fn env(name: &str) -> Option<String> {
@@ -94,6 +118,9 @@ fn init() -> Option<Sdk> {
     let tracer = provider.tracer_with_scope(scope);
     install_panic_hook();
     register_exit_flush();
+    // Metrics start with the spans, so the runtime's self-metrics are exported even by
+    // programs whose hooks record none.
+    let _ = crate::metrics::provider();
     Some(Sdk { tracer, provider })
 }
 
@@ -106,7 +133,7 @@ fn sampler_config() -> Result<crate::sampler::SamplerConfig, String> {
 
 fn provider<E: SpanExporter + 'static>(exporter: E) -> SdkTracerProvider {
     SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(crate::queue::processor(exporter))
         .with_sampler(crate::sampler::Switchable)
         .with_resource(crate::resource::detect())
         .build()

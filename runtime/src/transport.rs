@@ -64,6 +64,18 @@ fn report(request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>)
 }
 
 fn send(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
+    exchange(request, timeout).map_err(|e| {
+        // A socket timeout reads as "Resource temporarily unavailable"; say what happened.
+        match e.downcast_ref::<std::io::Error>().map(|io| io.kind()) {
+            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                format!("no answer within {timeout:?} (OTEL_EXPORTER_OTLP_TIMEOUT)").into()
+            }
+            _ => e,
+        }
+    })
+}
+
+fn exchange(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
     let deadline = Instant::now() + timeout;
     let uri = request.uri();
     if uri.scheme_str() != Some("http") {
@@ -257,5 +269,18 @@ mod tests {
             .body(Bytes::new())
             .unwrap();
         assert!(send(&req, Duration::from_secs(2)).is_err());
+    }
+
+    #[test]
+    fn a_server_that_never_answers_is_a_timeout_said_plainly() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let req = Request::post(format!("http://{addr}/v1/traces"))
+            .body(Bytes::from_static(b"x"))
+            .unwrap();
+        // The connection is accepted by the kernel's backlog and never answered.
+        let e = send(&req, Duration::from_millis(200)).unwrap_err();
+        assert!(e.to_string().starts_with("no answer within 200ms"), "{e}");
+        drop(l);
     }
 }

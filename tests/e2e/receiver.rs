@@ -56,7 +56,7 @@ fn flat(kvs: &[KeyValue]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One histogram data point as exported.
+/// One histogram or sum data point as exported (a sum's value is in `sum`).
 #[derive(Debug, Clone)]
 pub struct Point {
     pub metric: String,
@@ -94,7 +94,7 @@ impl Receiver {
         Receiver { endpoint, sink }
     }
 
-    /// Waits until `pred` holds on the histogram points received so far.
+    /// Waits until `pred` holds on the metric points received so far.
     pub fn wait_for_points(
         &self,
         timeout: Duration,
@@ -179,16 +179,31 @@ fn serve(conn: std::net::TcpStream, sink: &Sink) -> std::io::Result<()> {
                 for rm in req.resource_metrics {
                     for sm in rm.scope_metrics {
                         for m in sm.metrics {
-                            if let Some(Data::Histogram(h)) = &m.data {
-                                for p in &h.data_points {
-                                    out.push(Point {
-                                        metric: m.name.clone(),
-                                        unit: m.unit.clone(),
-                                        count: p.count,
-                                        sum: p.sum.unwrap_or_default(),
-                                        attributes: flat(&p.attributes),
-                                    });
+                            match &m.data {
+                                Some(Data::Histogram(h)) => {
+                                    for p in &h.data_points {
+                                        out.push(Point {
+                                            metric: m.name.clone(),
+                                            unit: m.unit.clone(),
+                                            count: p.count,
+                                            sum: p.sum.unwrap_or_default(),
+                                            attributes: flat(&p.attributes),
+                                        });
+                                    }
                                 }
+                                // Counters: the value goes in `sum`.
+                                Some(Data::Sum(s)) => {
+                                    for p in &s.data_points {
+                                        out.push(Point {
+                                            metric: m.name.clone(),
+                                            unit: m.unit.clone(),
+                                            count: 0,
+                                            sum: number(p),
+                                            attributes: flat(&p.attributes),
+                                        });
+                                    }
+                                }
+                                _ => {}
                             }
                         }
                     }
@@ -202,4 +217,13 @@ fn serve(conn: std::net::TcpStream, sink: &Sink) -> std::io::Result<()> {
     };
     write!(w, "HTTP/1.1 {status}\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
     w.flush()
+}
+
+fn number(p: &opentelemetry_proto::tonic::metrics::v1::NumberDataPoint) -> f64 {
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+    match p.value {
+        Some(Value::AsInt(i)) => i as f64,
+        Some(Value::AsDouble(d)) => d,
+        None => 0.0,
+    }
 }

@@ -139,3 +139,94 @@ fn an_app_with_its_own_opentelemetry_keeps_it_to_itself() {
     assert_handle_nests(&spans, main[0]);
     assert!(parent_of(&spans, main[0]).is_none());
 }
+
+fn checksum(n: u64) -> u64 {
+    (0..n).fold(0u64, |acc, i| acc.wrapping_add(i.wrapping_mul(31) ^ 7))
+}
+
+fn peak_kib(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("flood: VmHWM"))
+        .unwrap_or_else(|| panic!("no VmHWM line: {stderr}"));
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+fn flood(n: u64, endpoint: &str) -> (Output, Duration) {
+    let t = std::time::Instant::now();
+    let out = run(Command::new(built().join("flood"))
+        .arg(n.to_string())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "1000")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("flood: {n} calls, checksum {}\n", checksum(n))
+    );
+    (out, took)
+}
+
+#[test]
+fn a_collector_that_never_answers_costs_neither_the_work_nor_memory_nor_the_exit() {
+    let _l = lock();
+    // Accepts every connection and never reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let (small, _) = flood(20_000, &endpoint);
+    let (big, took) = flood(400_000, &endpoint);
+    // 400 000 spans held would be well over 100 MB; the queue holds 1 000.
+    let (a, b) = (peak_kib(&text(&small.stderr)), peak_kib(&text(&big.stderr)));
+    assert!(
+        b < a + 16 * 1024,
+        "peak {a} KiB for 20k calls, {b} KiB for 400k"
+    );
+    // The exit flush gives up after the OTLP timeout (1 s) instead of hanging on the
+    // server; the bound here is loose because the machine is shared.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let stderr = text(&big.stderr);
+    assert_eq!(
+        stderr.matches("are waiting for export").count(),
+        1,
+        "one warning about drops: {stderr}"
+    );
+}
+
+#[test]
+fn the_span_queue_reports_what_it_admitted_and_dropped() {
+    let _l = lock();
+    let rx = Receiver::start();
+    let n = 30_000;
+    let (out, _) = flood(n, &rx.endpoint);
+    let processed = |p: &[crate::receiver::Point], dropped: bool| {
+        p.iter()
+            .filter(|x| {
+                x.metric == "otel.sdk.processor.span.processed"
+                    && x.attributes.iter().any(|(k, _)| k == "error.type") == dropped
+            })
+            .map(|x| x.sum as u64)
+            .max()
+    };
+    // Every span that ended (n ticks and main) was either admitted or counted as dropped.
+    let points = rx.wait_for_points(Duration::from_secs(10), |p| {
+        processed(p, false).unwrap_or(0) + processed(p, true).unwrap_or(0) == n + 1
+    });
+    let (admitted, dropped) = (
+        processed(&points, false).unwrap(),
+        processed(&points, true).unwrap(),
+    );
+    assert_eq!(admitted + dropped, n + 1, "{points:#?}");
+    // Admitted spans all arrived.
+    let spans = rx.wait_for(Duration::from_secs(10), |s| s.len() as u64 == admitted);
+    assert_eq!(spans.len() as u64, admitted);
+    let warned = text(&out.stderr).contains("are waiting for export");
+    assert_eq!(warned, dropped > 0, "{}", text(&out.stderr));
+}
