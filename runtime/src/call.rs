@@ -53,18 +53,93 @@ impl<T: Record> Record for &T {
 }
 
 fn start_span(site: &'static Site) -> Option<Context> {
-    start_span_with(site, Context::current(), None, Vec::new())
+    start_span_with(site, None, None, Vec::new())
+}
+
+thread_local! {
+    static BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ORDERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ALIVE: Alive = const { Alive };
+}
+
+/// The runtime's own threads (export, flush) never make spans: what they run is ours, and
+/// spans from there (through the app's allocator, say) would feed the queue they drain.
+pub(crate) fn mark_runtime_thread() {
+    let _ = BUSY.try_with(|b| b.set(true));
+}
+
+/// A thread-local whose destructor runs before opentelemetry's context stack's (thread
+/// locals are destroyed in reverse order of first use), so that a span started while the
+/// thread is being torn down (a deallocation reaching the app's allocator) can tell the
+/// context stack may be gone, instead of panicking in a destructor, which aborts.
+struct Alive;
+
+impl Drop for Alive {
+    fn drop(&mut self) {}
+}
+
+/// The current context, or `None` when the thread is exiting.
+pub(crate) fn current_context() -> Option<Context> {
+    if ORDERED.try_with(|o| o.get()).unwrap_or(false) {
+        ALIVE.try_with(|_| ()).ok()?;
+        Some(Context::current())
+    } else {
+        // First use on this thread: the context stack registers first, then `ALIVE`.
+        let cx = Context::current();
+        ALIVE.try_with(|_| ()).ok()?;
+        let _ = ORDERED.try_with(|o| o.set(true));
+        Some(cx)
+    }
+}
+
+/// Marks this thread as inside the runtime (starting, attaching or ending a span). The SDK
+/// allocates and takes locks there; if that reaches instrumented code of the app again (a
+/// function its allocator calls, say), the nested call must get no span, or it would
+/// recurse or deadlock on the lock its caller holds.
+pub(crate) struct Busy(bool);
+
+impl Busy {
+    /// `None` when the thread is inside the runtime already.
+    #[inline]
+    pub(crate) fn enter() -> Option<Busy> {
+        match BUSY.try_with(|b| b.replace(true)) {
+            Ok(false) => Some(Busy(true)),
+            _ => None,
+        }
+    }
+
+    /// Marks the thread busy if it is not already; ending a span must happen either way.
+    #[inline]
+    fn enter_anyway() -> Busy {
+        Busy::enter().unwrap_or(Busy(false))
+    }
+}
+
+impl Drop for Busy {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = BUSY.try_with(|b| b.set(false));
+        }
+    }
 }
 
 /// Starts `site`'s span as a child of `parent`; hooks may have chosen the name and added
 /// attributes before the start, so that samplers see them.
+/// `parent` defaults to the current context (read inside the guard: the first read on a
+/// thread allocates).
 pub(crate) fn start_span_with(
     site: &'static Site,
-    parent: Context,
+    parent: Option<Context>,
     name: Option<String>,
     mut attributes: Vec<KeyValue>,
 ) -> Option<Context> {
+    let _busy = Busy::enter()?;
     let sdk = crate::sdk::get()?;
+    let parent = match parent {
+        Some(p) => p,
+        None => current_context()?,
+    };
     let builder = match name {
         Some(n) => sdk.tracer.span_builder(n),
         None => sdk.tracer.span_builder(site.name),
@@ -88,6 +163,8 @@ pub(crate) fn start_span_with(
     Some(parent.with_span(span))
 }
 
+/// Ends the span of `cx`; the caller holds [`Busy`] until its last handle on the context
+/// is dropped too (that drop frees the span, which may reach the app's allocator).
 fn end_span(cx: &Context) {
     let span = cx.span();
     if std::thread::panicking() {
@@ -139,6 +216,7 @@ fn enter_slow(site: &'static Site) -> SyncCall {
 impl SyncCall {
     /// Makes `cx` (a started span's context) current until the call drops.
     pub(crate) fn attach(cx: Option<Context>) -> SyncCall {
+        let _busy = Busy::enter_anyway();
         let active = cx.map(|cx| Active {
             attached: cx.clone().attach(),
             cx,
@@ -169,8 +247,11 @@ impl Drop for SyncCall {
 fn finish(active: &mut std::mem::ManuallyDrop<Option<Active>>) {
     // SAFETY: called once, from Drop; the value is not used afterwards.
     if let Some(a) = unsafe { std::mem::ManuallyDrop::take(active) } {
-        drop(a.attached);
-        end_span(&a.cx);
+        let _busy = Busy::enter_anyway();
+        let Active { attached, cx } = a;
+        drop(attached);
+        end_span(&cx);
+        drop(cx);
     }
 }
 
@@ -215,7 +296,9 @@ impl Record for AsyncCall {
 impl Drop for AsyncCall {
     fn drop(&mut self) {
         if let Some(cx) = self.cx.take() {
+            let _busy = Busy::enter_anyway();
             end_span(&cx);
+            drop(cx);
         }
     }
 }

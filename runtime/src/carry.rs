@@ -11,7 +11,7 @@ pub struct Captured(Context);
 
 /// Captures the current context (span and baggage) of this thread.
 pub fn capture() -> Captured {
-    Captured(Context::current())
+    Captured(crate::call::current_context().unwrap_or_default())
 }
 
 /// Keeps a captured context current on this thread until dropped.

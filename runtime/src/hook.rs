@@ -185,10 +185,9 @@ impl CallContext {
         if self.cx.is_some() || !self.site.span {
             return;
         }
-        let parent = self.parent.take().unwrap_or_else(Context::current);
         self.cx = start_span_with(
             self.site,
-            parent,
+            self.parent.take(),
             self.name.take(),
             std::mem::take(&mut self.pending),
         );

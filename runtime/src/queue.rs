@@ -114,6 +114,7 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
         &self,
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        crate::call::mark_runtime_thread();
         WAITING.fetch_sub(batch.len(), Relaxed);
         self.0.export(batch)
     }

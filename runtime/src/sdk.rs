@@ -201,6 +201,7 @@ pub(crate) fn bounded(timeout: Duration, f: impl FnOnce() + Send + 'static) -> b
     let spawned = std::thread::Builder::new()
         .name("instgo-flush".into())
         .spawn(move || {
+            crate::call::mark_runtime_thread();
             f();
             let _ = tx.send(());
         });
@@ -239,7 +240,10 @@ extern "C" fn at_exit() {
     // Spans and metrics flush side by side, so the exit waits for the slower, not the sum.
     let metrics = std::thread::Builder::new()
         .name("instgo-exit-metrics".into())
-        .spawn(move || crate::metrics::flush(timeout));
+        .spawn(move || {
+            crate::call::mark_runtime_thread();
+            crate::metrics::flush(timeout)
+        });
     if !flush(timeout) {
         warning!("spans still buffered at exit were dropped after {timeout:?}");
     }

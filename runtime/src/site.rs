@@ -100,6 +100,11 @@ impl Site {
     #[cold]
     #[inline(never)]
     fn register(&'static self) -> bool {
+        // Registering allocates under the registry lock; a call reached from there (the
+        // app's allocator) is simply not traced, instead of waiting for that lock forever.
+        let Some(_busy) = crate::call::Busy::enter() else {
+            return false;
+        };
         // Start the SDK outside the registry lock: it may take a while and must not hold
         // up other threads registering their sites.
         let active = crate::sdk::get().is_some();

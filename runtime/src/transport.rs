@@ -28,6 +28,7 @@ impl StdHttpClient {
 #[async_trait::async_trait]
 impl HttpClient for StdHttpClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        crate::call::mark_runtime_thread();
         let result = send(&request, self.timeout);
         report(&request, &result);
         result

@@ -1,0 +1,141 @@
+//! The cargo driver with what real projects bring: a build started from a sub-directory,
+//! cargo flags passed through (`--release`, `--features`, `--message-format`,
+//! `--offline`), a `RUSTC_WRAPPER` of the user's own (chained, not replaced), and a git
+//! dependency instrumented by a workspace rule.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::receiver::Receiver;
+use crate::{lock, named, run, text, BIN};
+
+fn write(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = run(Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir));
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// A git repository holding crate `greeter`, and an app depending on it by URL.
+fn project() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("driver-project");
+    let _ = std::fs::remove_dir_all(&root);
+    let dep = root.join("greeter");
+    write(
+        &dep.join("Cargo.toml"),
+        "[package]\nname = \"greeter\"\nversion = \"0.3.0\"\nedition = \"2021\"\n",
+    );
+    write(
+        &dep.join("src/lib.rs"),
+        "pub fn greet(name: &str, loud: bool) -> String {\n    let s = format!(\"hello, {name}\");\n    if loud { s.to_uppercase() } else { s }\n}\n",
+    );
+    git(&dep, &["init", "-q"]);
+    git(&dep, &["add", "."]);
+    git(&dep, &["commit", "-qm", "greeter"]);
+    let app = root.join("app");
+    write(
+        &app.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ngreeter = {{ git = \"file://{}\" }}\n\n[features]\nloud = []\n\n[workspace]\n",
+            dep.display()
+        ),
+    );
+    write(
+        &app.join("src/main.rs"),
+        "fn main() {\n    println!(\"{}\", greeter::greet(\"driver\", cfg!(feature = \"loud\")));\n}\n",
+    );
+    write(
+        &app.join("rules.toml"),
+        "[[rule]]\nname = \"greeter-all\"\ncrate = \"greeter\"\nversion = \"0.3\"\nfn = \"*\"\n",
+    );
+    app
+}
+
+#[test]
+fn subdirectories_cargo_flags_chained_wrappers_and_git_dependencies() {
+    let _l = lock();
+    let app = project();
+    let target = app.join("target");
+    // The user's own wrapper (sccache stands for any): it must still see every rustc call.
+    let log = app.join("wrapper.log");
+    let wrapper = app.join("log-wrapper.sh");
+    write(
+        &wrapper,
+        &format!("#!/bin/sh\necho \"$@\" >> {}\nexec \"$@\"\n", log.display()),
+    );
+    run(Command::new("chmod").arg("+x").arg(&wrapper));
+
+    let build = |extra: &[&str]| {
+        run(Command::new(BIN)
+            .args([
+                "instrument",
+                "build",
+                "--strict",
+                "--release",
+                "--features",
+                "loud",
+            ])
+            .args(extra)
+            .current_dir(app.join("src"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("RUSTC_WRAPPER", &wrapper))
+    };
+    let out = build(&["--message-format=json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // cargo's JSON messages reach stdout untouched.
+    assert!(text(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with('{') && l.contains("\"reason\":\"compiler-artifact\"")));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.contains("--crate-name greeter"), "{calls}");
+    assert!(calls.contains("--crate-name app"), "{calls}");
+
+    let rx = Receiver::start();
+    let exe = target.join("instrument/release/app");
+    let ran = run(Command::new(&exe)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    assert_eq!(
+        text(&ran.stdout),
+        "HELLO, DRIVER\n",
+        "{}",
+        text(&ran.stderr)
+    );
+    let spans = rx.wait_for(Duration::from_secs(10), |s| {
+        s.iter().any(|x| x.name == "greet")
+    });
+    let greet = named(&spans, "greet");
+    assert_eq!(greet.len(), 1);
+    assert_eq!(greet[0].attr("code.function.name"), Some("greeter::greet"));
+    // As `file!()` names it in a plain build: the checkout's absolute path.
+    let file = greet[0].attr("code.file.path").unwrap();
+    assert!(
+        file.contains("/git/checkouts/greeter-") && file.ends_with("/src/lib.rs"),
+        "{file}"
+    );
+
+    // Offline, nothing changed: nothing compiles, and the chained wrapper is not called.
+    std::fs::remove_file(&log).unwrap();
+    let again = build(&["--offline"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        !text(&again.stderr).contains("Compiling"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert!(!log.exists());
+}
