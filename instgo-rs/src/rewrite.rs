@@ -469,6 +469,10 @@ fn observable_type(out: &syn::ReturnType, unit_too: bool) -> Option<String> {
     match &**ty {
         syn::Type::Never(_) => return None,
         syn::Type::Tuple(t) if t.elems.is_empty() => return unit_too.then(|| "()".to_string()),
+        // `-> impl Fn(&usize) -> u64` returning `move |&i| ..`: the closure's parameter
+        // types are inferred from the return position, which `let r: _ = ..` would lose.
+        // Such a value can be no error to observe; only an exit hook needs it.
+        syn::Type::ImplTrait(_) if !unit_too => return None,
         _ => {}
     }
     let mut ty = (**ty).clone();
@@ -527,15 +531,49 @@ impl Observations<'_> {
         let Some(ty) = self.ret_ty else {
             return self.visit_expr(e);
         };
-        let (start, end) = self.range(e);
+        let (mut start, end) = self.range(e);
+        let mut open = "";
+        // `#[cfg(..)] unsafe { .. }` as the tail: the attributes stay in front of the whole
+        // observed block (attributes on an expression inside `let` are not stable Rust).
+        if let Some(last) = outer_attrs(e).last() {
+            use syn::spanned::Spanned;
+            start = self.rw.offset(last.span().byte_range().end);
+            open = " ";
+        }
         let d = self.depth;
         self.rw
-            .push(start, (1, d), format!("{{ let __instgo_r: {ty} = "));
+            .push(start, (1, d), format!("{open}{{ let __instgo_r: {ty} = "));
         let tail = self.exit_tail();
         self.rw.push(end, (0, -d), tail);
         self.depth += 1;
         self.visit_expr(e);
         self.depth -= 1;
+    }
+}
+
+/// The outer attributes written on an expression (block-like ones can carry them as a
+/// function's tail).
+fn outer_attrs(e: &syn::Expr) -> &[syn::Attribute] {
+    use syn::Expr as E;
+    match e {
+        E::Block(x) => &x.attrs,
+        E::Unsafe(x) => &x.attrs,
+        E::If(x) => &x.attrs,
+        E::Match(x) => &x.attrs,
+        E::Loop(x) => &x.attrs,
+        E::While(x) => &x.attrs,
+        E::ForLoop(x) => &x.attrs,
+        E::Async(x) => &x.attrs,
+        E::Const(x) => &x.attrs,
+        E::Macro(x) => &x.attrs,
+        E::Call(x) => &x.attrs,
+        E::MethodCall(x) => &x.attrs,
+        E::Path(x) => &x.attrs,
+        E::Lit(x) => &x.attrs,
+        E::Paren(x) => &x.attrs,
+        E::Tuple(x) => &x.attrs,
+        E::Struct(x) => &x.attrs,
+        _ => &[],
     }
 }
 

@@ -90,6 +90,10 @@ shape!(
     "fn die() -> ! { panic!(\"x\") }\nconst fn k() -> u8 { 1 }\n"
 );
 shape!(
+    cfg_attributes_on_the_tail_stay_in_front,
+    "fn digits(x: usize) -> Result<u8, ()> {\n    #[cfg(debug_assertions)]\n    {\n        Ok(1)\n    }\n    #[cfg(not(debug_assertions))]\n    unsafe {\n        Ok(2)\n    }\n}\n"
+);
+shape!(
     global_allocator_is_left_alone,
     "struct A;\nunsafe impl std::alloc::GlobalAlloc for A {\n    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 { std::alloc::System.alloc(l) }\n    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) { std::alloc::System.dealloc(p, l) }\n}\nfn other() {}\n"
 );

@@ -23,7 +23,7 @@ CRATES = [
     ("smallvec", "1.15.1", "2018", "unsafe, generic containers"),
     ("anyhow", "1.0.98", "2018", "error types, macros, backtraces"),
     ("bytes", "1.10.1", "2018", "unsafe, traits"),
-    ("http", "1.3.1", "2018", "types, macros"),
+    ("http", "1.4.0", "2018", "types, macros"),
     ("url", "2.5.4", "2018", "parsing, workspace-style deps"),
     ("indexmap", "2.10.0", "2021", "generic containers"),
     ("itertools", "0.14.0", "2018", "iterator adaptors, impl Trait"),
