@@ -240,6 +240,7 @@ impl FileRewrite {
             exit_hook: exit_hook.as_deref(),
             try_shape,
             depth: 0,
+            plain_errors: projections_possible(f),
         };
         // The tail expression is an exit of the function; every other statement may hold
         // `return`s and `?`s.
@@ -491,11 +492,42 @@ impl syn::visit_mut::VisitMut for ImplToInfer {
     }
 }
 
-fn observe_call(value: &str) -> String {
+fn observe_call(value: &str, plain: bool) -> String {
+    if plain {
+        return format!(
+            "{{ #[allow(unused_imports)] use {RT}::{{ObserveAny as _, ObserveErrPlain as _}}; \
+             (&{RT}::Observe(&{value})).__instgo_observe(&__instgo_cx); }}"
+        );
+    }
     format!(
         "{{ #[allow(unused_imports)] use {RT}::{{ObserveAny as _, ObserveErrDebug as _, ObserveErrDisplay as _}}; \
          (&&&{RT}::Observe(&{value})).__instgo_observe(&__instgo_cx); }}"
     )
+}
+
+/// Whether values observed in `f` may have error types that are projections
+/// (`Self::Item`, `T::Err`, `<X as Y>::E`): there, asking for `Display`/`Debug` through
+/// autoref specialization is a hard error instead of a fallback (itertools'
+/// `all_equal_value`). Generic functions and trait default methods count too, since their
+/// `?` operands' types are not written anywhere.
+fn projections_possible(f: &FnItem<'_>) -> bool {
+    struct Finder(bool);
+    impl<'a> syn::visit::Visit<'a> for Finder {
+        fn visit_type_path(&mut self, t: &'a syn::TypePath) {
+            let first_upper = t.path.segments.len() >= 2
+                && t.path.segments[0]
+                    .ident
+                    .to_string()
+                    .starts_with(|c: char| c.is_ascii_uppercase());
+            self.0 |= t.qself.is_some() || first_upper;
+            syn::visit::visit_type_path(self, t);
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_return_type(&mut finder, &f.sig.output);
+    finder.0
+        || f.sig.generics.type_params().next().is_some()
+        || (f.trait_path.is_some() && f.self_type.is_none())
 }
 
 /// Finds the function's own exits (`return`, `?`, the tail) without entering closures,
@@ -509,6 +541,8 @@ struct Observations<'r> {
     /// the function returns.
     try_shape: Option<TryShape>,
     depth: i64,
+    /// Errors are recorded by type name only (see [`projections_possible`]).
+    plain_errors: bool,
 }
 
 impl Observations<'_> {
@@ -522,7 +556,7 @@ impl Observations<'_> {
         let hook = self.exit_hook.map(|h| format!("{h} ")).unwrap_or_default();
         format!(
             "; #[allow(unreachable_code)] let __instgo_r = {{ {} {hook}__instgo_r }}; __instgo_r }}",
-            observe_call("__instgo_r"),
+            observe_call("__instgo_r", self.plain_errors),
         )
     }
 
@@ -637,7 +671,7 @@ impl<'ast> Visit<'ast> for Observations<'_> {
             (0, -d),
             format!(
                 " {{ __instgo_q => {{ {} __instgo_q }} }})",
-                observe_call("__instgo_q")
+                observe_call("__instgo_q", self.plain_errors)
             ),
         );
         self.depth += 1;

@@ -46,7 +46,7 @@ pub mod __private {
     pub use crate::hook::{enter_hooked, start_async_hooked, HookedAsyncCall, HookedCall};
     pub use crate::observe::{
         AttrDebug, AttrDisplay, AttrNone, AttrOf, AttrTyped, Observe, ObserveAny, ObserveErrDebug,
-        ObserveErrDisplay,
+        ObserveErrDisplay, ObserveErrPlain,
     };
     pub use crate::site::{Kind, Site};
 

@@ -48,6 +48,25 @@ impl<T, E: Debug> ObserveErrDebug for &Observe<'_, Result<T, E>> {
     }
 }
 
+/// `Result<_, E>` in generic code, where `E` may be a projection such as `Self::Item`:
+/// asking whether it is `Debug` there is a hard error rather than a fallback, so the
+/// injected code names only this trait and [`ObserveAny`] (`(&Observe(&v))...`), and the
+/// message is the error's type.
+pub trait ObserveErrPlain {
+    #[allow(missing_docs)]
+    fn __instgo_observe<R: Record>(&self, call: &R);
+}
+
+impl<T, E> ObserveErrPlain for &Observe<'_, Result<T, E>> {
+    #[inline]
+    fn __instgo_observe<R: Record>(&self, call: &R) {
+        if self.0.is_err() && call.context().is_some() {
+            let ty = std::any::type_name::<E>();
+            call.record_error(ty, ty);
+        }
+    }
+}
+
 /// Everything else: nothing to record.
 pub trait ObserveAny {
     #[allow(missing_docs)]
