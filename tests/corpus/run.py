@@ -27,7 +27,7 @@ CRATES = [
     ("url", "2.5.4", "2018", "parsing, workspace-style deps"),
     ("indexmap", "2.10.0", "2021", "generic containers"),
     ("itertools", "0.14.0", "2018", "iterator adaptors, impl Trait"),
-    ("nom", "8.0.0", "2021", "parser combinators, closures"),
+    ("either", "1.15.0", "2018", "generic enum, closures, many trait impls"),
     ("regex", "1.11.1", "2021", "large, generic"),
     ("serde_json", "1.0.140", "2021", "macro-heavy, serde"),
     ("chrono", "0.4.41", "2021", "large, many cfgs"),
