@@ -574,10 +574,19 @@ impl Observations<'_> {
             start = self.rw.offset(last.span().byte_range().end);
             open = " ";
         }
+        // A macro as the value stays the tail of a block: it may expand to a block with
+        // inner attributes (`{ #![allow(..)] .. }`, memchr), which only a tail may be.
+        let (inner_open, inner_close) = match e {
+            syn::Expr::Macro(_) => ("{ ", " }"),
+            _ => ("", ""),
+        };
         let d = self.depth;
-        self.rw
-            .push(start, (1, d), format!("{open}{{ let __instgo_r: {ty} = "));
-        let tail = self.exit_tail();
+        self.rw.push(
+            start,
+            (1, d),
+            format!("{open}{{ let __instgo_r: {ty} = {inner_open}"),
+        );
+        let tail = format!("{inner_close}{}", self.exit_tail());
         self.rw.push(end, (0, -d), tail);
         self.depth += 1;
         self.visit_expr(e);

@@ -94,6 +94,10 @@ shape!(
     "fn digits(x: usize) -> Result<u8, ()> {\n    #[cfg(debug_assertions)]\n    {\n        Ok(1)\n    }\n    #[cfg(not(debug_assertions))]\n    unsafe {\n        Ok(2)\n    }\n}\n"
 );
 shape!(
+    macro_tail_stays_a_block_tail,
+    "fn find(h: &[u8]) -> Option<usize> {\n    dispatch!(h)\n}\n"
+);
+shape!(
     global_allocator_is_left_alone,
     "struct A;\nunsafe impl std::alloc::GlobalAlloc for A {\n    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 { std::alloc::System.alloc(l) }\n    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) { std::alloc::System.dealloc(p, l) }\n}\nfn other() {}\n"
 );
