@@ -320,3 +320,36 @@ fn explain_says_where_rules_matched_and_what_was_skipped() {
         "{s}"
     );
 }
+
+#[test]
+fn expand_shows_the_rewritten_lines_against_the_original() {
+    let _l = lock();
+    binaries();
+    let out = instrument(&["expand", "-p", "shapes-lib"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    // Each rewritten file: `--- FILE`, `+++ FILE (instrumented)`, then changed lines.
+    let lib = s
+        .split("\n--- ")
+        .find(|f| f.contains("shapes-lib/src/lib.rs (instrumented)"))
+        .unwrap_or_else(|| panic!("no diff for lib.rs: {s}"));
+    // `parse` opens on line 21: the original line, then the same line with the span.
+    let hunk = lib
+        .split("@@ line ")
+        .find(|h| h.starts_with("21 @@"))
+        .unwrap_or_else(|| panic!("no hunk for line 21: {s}"));
+    let mut lines = hunk.lines().skip(1);
+    assert_eq!(
+        lines.next(),
+        Some("-pub fn parse(spec: &str) -> Result<geometry::Shape, ParseError> {")
+    );
+    let plus = lines.next().unwrap();
+    assert!(plus.starts_with("+pub fn parse(spec: &str) -> Result<geometry::Shape, ParseError> {"));
+    assert!(plus.contains("__private::enter("), "{plus}");
+    // No rule names shapes-app, yet its `main` is rewritten: it starts the runtime.
+    let app = instrument(&["expand", "-p", "shapes-app"]);
+    assert!(app.status.success(), "{}", text(&app.stderr));
+    let a = text(&app.stdout);
+    assert!(a.contains("__private::start();"), "{a}");
+    assert!(!a.contains("__private::enter("), "{a}");
+}
