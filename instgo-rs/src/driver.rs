@@ -12,10 +12,11 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::embedded;
 use crate::fingerprint;
+use crate::glob;
 use crate::report::{CrateReport, RuleOutcome};
 use crate::rule::{self, ReadFile, RuleSet, Source};
 use crate::runtime_build::{self, Toolchain};
-use crate::workspace::{self, Query, Workspace};
+use crate::workspace::{self, cargo, Query, Workspace};
 use crate::wrapper::env;
 
 /// Our own options, taken out of the arguments before cargo sees them.
@@ -52,7 +53,7 @@ impl Options {
     }
 
     /// The value of a cargo option (`--opt V` or `--opt=V`) before any `--`.
-    fn cargo_opt(&self, name: &str) -> Option<String> {
+    pub(crate) fn cargo_opt(&self, name: &str) -> Option<String> {
         self.cargo_opts(name).into_iter().next()
     }
 
@@ -76,10 +77,6 @@ impl Options {
             .take_while(|a| *a != "--")
             .any(|a| a == name)
     }
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 fn workspace(o: &Options) -> Result<Workspace> {
@@ -211,6 +208,16 @@ pub struct Prepared {
     pub rules: RuleSet,
 }
 
+impl Prepared {
+    /// The wrapper's reports made with these rules (older ones may linger beside them).
+    pub fn reports(&self) -> Vec<CrateReport> {
+        CrateReport::read_all(&self.instrument_dir.join("reports"))
+            .into_iter()
+            .filter(|r| r.rules_fingerprint == self.rules_fingerprint)
+            .collect()
+    }
+}
+
 fn build(cmd: &str, o: &Options) -> Result<ExitCode> {
     let (code, _) = build_with(cmd, o)?;
     Ok(code)
@@ -289,12 +296,7 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
     if o.strict {
         c.env(env::STRICT, "1");
     }
-    let status = c.status().context("running cargo")?;
-    let code = match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(n) => ExitCode::from(u8::try_from(n).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    };
+    let code = crate::wrapper::exit_code(c.status().context("running cargo")?);
     Ok((
         code,
         Prepared {
@@ -328,6 +330,9 @@ fn invalidate_changed(
         std::fs::write(&state_path, serde_json::to_vec_pretty(&state)?)?;
         return Ok(());
     };
+    if previous == state {
+        return Ok(());
+    }
     let old = previous["crates"].as_object().cloned().unwrap_or_default();
     let mut changed: Vec<String> = Vec::new();
     for (k, v) in &per_crate {
@@ -339,7 +344,7 @@ fn invalidate_changed(
     // A new runtime, or a changed rule over a glob of crates (cargo cannot clean a glob):
     // everything instrumented is rebuilt.
     let everything =
-        previous["runtime"] != state["runtime"] || changed.iter().any(|k| k.contains(['*', '?']));
+        previous["runtime"] != state["runtime"] || changed.iter().any(|k| glob::is_pattern(k));
     if everything {
         for entry in std::fs::read_dir(instrument_dir)?.flatten() {
             let name = entry.file_name();
@@ -381,11 +386,7 @@ fn clean_package(instrument_dir: &Path, krate: &str, o: &Options) {
 
 fn explain(o: &Options) -> Result<ExitCode> {
     let (code, prepared) = build_with("build", o)?;
-    let reports: Vec<CrateReport> = CrateReport::read_all(&prepared.instrument_dir.join("reports"))
-        .into_iter()
-        .filter(|r| r.rules_fingerprint == prepared.rules_fingerprint)
-        .collect();
-    print!("{}", render_explain(&prepared.rules, &reports));
+    print!("{}", render_explain(&prepared.rules, &prepared.reports()));
     Ok(code)
 }
 
@@ -393,17 +394,18 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
     let mut out = String::new();
     for r in &rules.rules {
         out.push_str(&format!(
-            "rule `{}` ({}) on crate `{}`:
-",
+            "rule `{}` ({}) on crate `{}`:\n",
             r.name, r.origin, r.krate
         ));
         // A rule over a crate glob reaches many crates; only where it acted is news.
-        let glob = r.krate.contains(['*', '?']);
+        let glob = glob::is_pattern(&r.krate);
         let mut seen = false;
         let mut quiet = 0;
         for rep in reports {
+            let mut acted = false;
             for rr in rep.rules.iter().filter(|x| x.rule == r.name) {
                 seen = true;
+                acted |= !(glob && rr.outcome == RuleOutcome::NothingSelected);
                 let unit = format!(
                     "{}@{} ({})",
                     rep.package,
@@ -426,10 +428,6 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
                     }
                 }
             }
-            let acted = rep
-                .rules
-                .iter()
-                .any(|x| x.rule == r.name && !(glob && x.outcome == RuleOutcome::NothingSelected));
             if acted {
                 // Skips and macro notes are about rewriting functions, not call sites.
                 if r.instruments_functions() {

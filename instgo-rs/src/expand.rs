@@ -9,27 +9,19 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::driver::{self, Options};
 use crate::report::CrateReport;
+use crate::rule::normalize_crate;
 
 pub fn run(o: &Options) -> Result<ExitCode> {
     let package = o
-        .cargo_args
-        .iter()
-        .position(|a| a == "-p" || a == "--package")
-        .and_then(|i| o.cargo_args.get(i + 1).cloned())
-        .or_else(|| {
-            o.cargo_args
-                .iter()
-                .find_map(|a| a.strip_prefix("--package=").map(String::from))
-        })
+        .cargo_opt("-p")
+        .or_else(|| o.cargo_opt("--package"))
         .context("`cargo instrument expand` needs -p PACKAGE")?;
     let (code, prepared) = driver::build_with("build", o)?;
-    let wanted = package.replace('-', "_");
-    let reports: Vec<CrateReport> = CrateReport::read_all(&prepared.instrument_dir.join("reports"))
+    let wanted = normalize_crate(&package);
+    let reports: Vec<CrateReport> = prepared
+        .reports()
         .into_iter()
-        .filter(|r| {
-            r.package.replace('-', "_") == wanted
-                && r.rules_fingerprint == prepared.rules_fingerprint
-        })
+        .filter(|r| normalize_crate(&r.package) == wanted)
         .collect();
     let shadows: Vec<(&str, &str)> = reports
         .iter()

@@ -2,8 +2,9 @@
 //! the way `std`'s hasher may, and file stamps that tell whether a file changed without
 //! reading it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub struct Fnv(u64);
@@ -63,6 +64,40 @@ impl Stamp {
     pub fn holds(&self) -> bool {
         *self == Stamp::of(self.path.clone())
     }
+}
+
+/// An answer derived from `files`, kept in `cache` for as long as each of them is as it
+/// was when the answer was computed. Best effort: a cache that cannot be read or written
+/// only means computing again.
+pub fn remembered<T, E>(
+    cache: &Path,
+    files: Vec<PathBuf>,
+    compute: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let cached: Option<(Vec<Stamp>, T)> = std::fs::read(cache)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some((stamps, answer)) = cached {
+        if stamps.iter().map(|s| &s.path).eq(files.iter()) && stamps.iter().all(Stamp::holds) {
+            return Ok(answer);
+        }
+    }
+    // Stamped before computing: a file that changes meanwhile makes the next run ask again.
+    let stamps: Vec<Stamp> = files.into_iter().map(Stamp::of).collect();
+    let answer = compute()?;
+    if let Ok(bytes) = serde_json::to_vec(&(&stamps, &answer)) {
+        if let Some(dir) = cache.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, cache);
+        }
+    }
+    Ok(answer)
 }
 
 #[cfg(unix)]

@@ -14,6 +14,11 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     wildcard::matches(pattern, text)
 }
 
+/// Whether `text` has wildcards, i.e. stands for many names rather than one.
+pub fn is_pattern(text: &str) -> bool {
+    text.contains(['*', '?'])
+}
+
 /// Matches a Rust path (`a::b::c`) against the whole path or any `::`-aligned suffix.
 pub fn matches_path(pattern: &str, path: &str) -> bool {
     if matches(pattern, path) {

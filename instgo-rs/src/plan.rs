@@ -139,8 +139,8 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
                 continue;
             }
             match rw.instrument(f, rules[ri], input.crate_name, &display) {
-                Ok(site) => {
-                    matched[ri].push(format!("{display}:{} {}", site.line, site.path));
+                Ok(()) => {
+                    matched[ri].push(format!("{display}:{line} {}", f.path));
                     used_hooks[ri] |= rules[ri].hooks.is_some();
                 }
                 Err(why) => report.skipped.push(format!(

@@ -11,14 +11,6 @@ use syn::visit::Visit;
 use crate::matcher::FnItem;
 use crate::rule::{Rule, SpanKind};
 
-/// One instrumented function, for reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instrumented {
-    pub rule: String,
-    pub path: String,
-    pub line: usize,
-}
-
 struct Edit {
     at: usize,
     /// Bytes of the original replaced by `text` (a `?` desugared, a called path swapped).
@@ -154,7 +146,7 @@ impl FileRewrite {
         rule: &Rule,
         crate_name: &str,
         file_path: &str,
-    ) -> Result<Instrumented, String> {
+    ) -> Result<(), String> {
         let line = f.sig.fn_token.span.start().line;
         let hooks = rule.hooks.as_ref();
         let hook_mod = hook_module(&rule.name);
@@ -270,11 +262,7 @@ impl FileRewrite {
                 ),
             );
         }
-        Ok(Instrumented {
-            rule: rule.name.clone(),
-            path: f.path.clone(),
-            line,
-        })
+        Ok(())
     }
 
     /// The file with every edit applied.

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::embedded;
-use crate::fingerprint::{self, Stamp};
+use crate::fingerprint;
 
 /// Where the built runtime is: what rewritten crates get with `--extern` and `-L`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,46 +37,17 @@ impl Toolchain {
         let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS")
             .or_else(|_| std::env::var("RUSTFLAGS"))
             .unwrap_or_default();
-        let (rustc, stamp) = match real_rustc() {
-            Some(p) => (p.clone().into_os_string(), Some(Stamp::of(p))),
-            None => (
-                std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()),
-                None,
-            ),
+        let version = match real_rustc() {
+            Some(p) => fingerprint::remembered(
+                &cache_dir.join("rustc-version.json"),
+                vec![p.clone()],
+                || rustc_version(p.as_os_str(), cwd),
+            )?,
+            None => rustc_version(
+                &std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()),
+                cwd,
+            )?,
         };
-        let cache = cache_dir.join("rustc-version.json");
-        if let Some(stamp) = &stamp {
-            let cached: Option<(Stamp, String)> = std::fs::read(&cache)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            if let Some((s, version)) = cached {
-                if s == *stamp {
-                    return Ok(Toolchain {
-                        version,
-                        target,
-                        rustflags,
-                    });
-                }
-            }
-        }
-        let shown = rustc.to_string_lossy().into_owned();
-        let out = Command::new(&rustc)
-            .arg("-vV")
-            .current_dir(cwd)
-            .output()
-            .with_context(|| format!("running `{shown} -vV`"))?;
-        if !out.status.success() {
-            bail!(
-                "`{shown} -vV` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let version = String::from_utf8_lossy(&out.stdout).into_owned();
-        if let Some(stamp) = stamp {
-            if let Ok(bytes) = serde_json::to_vec(&(stamp, &version)) {
-                let _ = std::fs::write(&cache, bytes);
-            }
-        }
         Ok(Toolchain {
             version,
             target,
@@ -95,6 +66,22 @@ impl Toolchain {
             .add(self.rustflags.as_bytes());
         h.hex()
     }
+}
+
+fn rustc_version(rustc: &std::ffi::OsStr, cwd: &Path) -> Result<String> {
+    let shown = rustc.to_string_lossy();
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .current_dir(cwd)
+        .output()
+        .with_context(|| format!("running `{shown} -vV`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{shown} -vV` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The compiler binary the user's build runs, when it can be known without running
@@ -144,7 +131,7 @@ pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) 
 
     let target_name = tc.target.as_deref().unwrap_or("the host");
     eprintln!("instgo: building the instrumentation runtime for {target_name} (once per toolchain, target and RUSTFLAGS)...");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::workspace::cargo();
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(cwd)
         .args([

@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::{Fnv, Stamp};
+use crate::fingerprint::{self, Fnv};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
@@ -28,12 +28,6 @@ pub struct Query {
     pub manifest_path: Option<String>,
     /// Values of `--config`, in order.
     pub config: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    workspace: Workspace,
-    stamps: Vec<Stamp>,
 }
 
 /// The files whose contents decide the workspace root and target directory.
@@ -58,7 +52,7 @@ fn cargo_home() -> Option<PathBuf> {
 }
 
 /// Per-user cache folder of the tool; `None` leaves every answer uncached.
-pub fn cache_dir() -> Option<PathBuf> {
+fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -90,43 +84,22 @@ pub fn locate(q: &Query) -> Result<Workspace> {
     ] {
         key.add(std::env::var_os(var).unwrap_or_default().as_encoded_bytes());
     }
-    let entry = cache_dir().map(|d| d.join("workspaces").join(format!("{}.json", key.hex())));
-    let stamps: Vec<Stamp> = deciding_files(&start).into_iter().map(Stamp::of).collect();
-    if let Some(entry) = &entry {
-        let cached: Option<Cached> = std::fs::read(entry)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(c) = cached {
-            if c.stamps == stamps {
-                return Ok(c.workspace);
-            }
+    match cache_dir() {
+        Some(dir) => {
+            let entry = dir.join("workspaces").join(format!("{}.json", key.hex()));
+            fingerprint::remembered(&entry, deciding_files(&start), || ask_cargo(q))
         }
+        None => ask_cargo(q),
     }
-    let ws = ask_cargo(q)?;
-    if let Some(entry) = entry {
-        let c = Cached {
-            workspace: ws.clone(),
-            stamps,
-        };
-        // Best effort: a cache that cannot be written only costs the next run 20 ms.
-        if let Some(dir) = entry.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-        if serde_json::to_vec(&c)
-            .ok()
-            .and_then(|b| std::fs::write(&tmp, b).ok())
-            .is_some()
-        {
-            let _ = std::fs::rename(&tmp, &entry);
-        }
-    }
-    Ok(ws)
+}
+
+/// The cargo this `cargo instrument` runs under (cargo sets `CARGO` for its subcommands).
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 fn ask_cargo(q: &Query) -> Result<Workspace> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = Command::new(cargo());
     cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
     if let Some(m) = &q.manifest_path {
         cmd.args(["--manifest-path", m]);

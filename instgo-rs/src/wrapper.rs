@@ -181,10 +181,10 @@ fn instrument(
         // the rules, and a rules change cleans the crate (driver::invalidate_changed).
         let stamp = std::fs::metadata(&src).and_then(|m| m.modified()).ok();
         for (path, text) in &injected {
-            if std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
-                std::fs::write(path, text)
-                    .with_context(|| format!("writing {}", path.display()))?;
+            if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+                continue; // as written before, mtime included
             }
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
             if let Some(t) = stamp {
                 let _ = std::fs::File::options()
                     .write(true)
@@ -324,7 +324,8 @@ fn exec_buffered(
     Ok((out.status, out.stdout, out.stderr))
 }
 
-fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+/// A child's exit status as ours (a signal is a failure).
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> ExitCode {
     match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),

@@ -47,7 +47,7 @@ fn rewrite_with(src: &str, edition_2015: bool, r: &Rule) -> String {
         if r.instruments_functions() && matcher::selects(r, f, "src/lib.rs") {
             let result = match matcher::skip_reason(f) {
                 Some(why) => Err(why.to_string()),
-                None => rw.instrument(f, r, "demo", "src/lib.rs").map(|_| ()),
+                None => rw.instrument(f, r, "demo", "src/lib.rs"),
             };
             if let Err(why) = result {
                 skipped.push_str(&format!("\n// skipped {}: {why}", f.path));

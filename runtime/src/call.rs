@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
 
 use crate::site::Site;
@@ -19,14 +19,7 @@ pub trait Record {
         if let Some(cx) = self.context() {
             let span = cx.span();
             if span.is_recording() {
-                span.add_event(
-                    "exception",
-                    vec![
-                        KeyValue::new("exception.type", type_name),
-                        KeyValue::new("exception.message", message.to_string()),
-                    ],
-                );
-                span.set_status(Status::error(message.to_string()));
+                record_exception(&span, type_name, message.to_string());
             }
         }
     }
@@ -43,6 +36,18 @@ pub trait Record {
             cx.span().set_attribute(KeyValue::new(key, value));
         }
     }
+}
+
+/// An `exception` event and status ERROR, the way failed calls, hooks and panics mark a span.
+pub(crate) fn record_exception(span: &SpanRef<'_>, type_name: &'static str, message: String) {
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new("exception.type", type_name),
+            KeyValue::new("exception.message", message.clone()),
+        ],
+    );
+    span.set_status(Status::error(message));
 }
 
 impl<T: Record> Record for &T {
@@ -132,7 +137,7 @@ pub(crate) fn start_span_with(
     site: &'static Site,
     parent: Option<Context>,
     name: Option<String>,
-    mut attributes: Vec<KeyValue>,
+    attributes: Vec<KeyValue>,
 ) -> Option<Context> {
     let _busy = Busy::enter()?;
     let sdk = crate::sdk::get()?;
@@ -150,7 +155,7 @@ pub(crate) fn start_span_with(
     let builder = if attributes.is_empty() {
         builder
     } else {
-        builder.with_attributes(std::mem::take(&mut attributes))
+        builder.with_attributes(attributes)
     };
     let mut span = builder.start_with_context(&sdk.tracer, &parent);
     if span.is_recording() {
@@ -163,22 +168,22 @@ pub(crate) fn start_span_with(
     Some(parent.with_span(span))
 }
 
-/// Ends the span of `cx`; the caller holds [`Busy`] until its last handle on the context
-/// is dropped too (that drop frees the span, which may reach the app's allocator).
-fn end_span(cx: &Context) {
-    let span = cx.span();
-    if std::thread::panicking() {
-        let message = crate::sdk::take_panic_message().unwrap_or_else(|| "panic".to_string());
-        span.add_event(
-            "exception",
-            vec![
-                KeyValue::new("exception.type", "panic"),
-                KeyValue::new("exception.message", message.clone()),
-            ],
-        );
-        span.set_status(Status::error(message));
+/// Detaches `attached` (a sync call's guard) and ends the span of `cx`, all while the
+/// thread is marked [`Busy`]: the last handle on the context goes too, and freeing the
+/// span may reach the app's allocator.
+fn end_span(cx: Context, attached: Option<ContextGuard>) {
+    let busy = Busy::enter_anyway();
+    drop(attached);
+    {
+        let span = cx.span();
+        if std::thread::panicking() {
+            let message = crate::sdk::take_panic_message().unwrap_or_else(|| "panic".to_string());
+            record_exception(&span, "panic", message);
+        }
+        span.end();
     }
-    span.end();
+    drop(cx);
+    drop(busy);
 }
 
 /// A synchronous call: the span is current on this thread until the guard drops.
@@ -191,7 +196,6 @@ pub struct SyncCall {
 }
 
 struct Active {
-    // Field order matters: the context guard detaches before the span ends.
     attached: ContextGuard,
     cx: Context,
 }
@@ -247,11 +251,7 @@ impl Drop for SyncCall {
 fn finish(active: &mut std::mem::ManuallyDrop<Option<Active>>) {
     // SAFETY: called once, from Drop; the value is not used afterwards.
     if let Some(a) = unsafe { std::mem::ManuallyDrop::take(active) } {
-        let _busy = Busy::enter_anyway();
-        let Active { attached, cx } = a;
-        drop(attached);
-        end_span(&cx);
-        drop(cx);
+        end_span(a.cx, Some(a.attached));
     }
 }
 
@@ -296,9 +296,7 @@ impl Record for AsyncCall {
 impl Drop for AsyncCall {
     fn drop(&mut self) {
         if let Some(cx) = self.cx.take() {
-            let _busy = Busy::enter_anyway();
-            end_span(&cx);
-            drop(cx);
+            end_span(cx, None);
         }
     }
 }

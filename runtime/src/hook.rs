@@ -126,15 +126,7 @@ impl CallContext {
     pub fn record_exception(&mut self, type_name: &'static str, message: &str) {
         self.start();
         if let Some(cx) = &self.cx {
-            let span = cx.span();
-            span.add_event(
-                "exception",
-                vec![
-                    KeyValue::new("exception.type", type_name),
-                    KeyValue::new("exception.message", message.to_string()),
-                ],
-            );
-            span.set_status(Status::error(message.to_string()));
+            crate::call::record_exception(&cx.span(), type_name, message.to_string());
         }
     }
 

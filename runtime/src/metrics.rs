@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use opentelemetry::metrics::{Meter, MeterProvider as _};
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::KeyValue;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
@@ -70,7 +70,7 @@ fn init() -> Option<SdkMeterProvider> {
 /// The runtime's own health, read from its counters at each export (nothing per span):
 /// the SDK self-metrics of the semantic conventions for the span queue.
 fn self_metrics(provider: &SdkMeterProvider) {
-    let meter = provider.meter_with_scope(InstrumentationScope::builder("instgo").build());
+    let meter = provider.meter_with_scope(crate::sdk::scope());
     let component = KeyValue::new("otel.component.type", "batching_span_processor");
     let c = component.clone();
     meter
@@ -78,46 +78,38 @@ fn self_metrics(provider: &SdkMeterProvider) {
         .with_unit("{span}")
         .with_description("Spans handed to the export queue, and those dropped because it was full")
         .with_callback(move |o| {
-            let (processed, dropped, _, _) = crate::queue::counts();
-            o.observe(processed, std::slice::from_ref(&c));
+            let q = crate::queue::counts();
+            o.observe(q.admitted, std::slice::from_ref(&c));
             o.observe(
-                dropped,
+                q.dropped,
                 &[c.clone(), KeyValue::new("error.type", "queue_full")],
             );
         })
         .build();
-    let c = component.clone();
-    meter
-        .i64_observable_up_down_counter("otel.sdk.processor.span.queue.size")
-        .with_unit("{span}")
-        .with_callback(move |o| {
-            let (_, _, waiting, _) = crate::queue::counts();
-            o.observe(
-                i64::try_from(waiting).unwrap_or(i64::MAX),
-                std::slice::from_ref(&c),
-            );
-        })
-        .build();
-    let c = component;
-    meter
-        .i64_observable_up_down_counter("otel.sdk.processor.span.queue.capacity")
-        .with_unit("{span}")
-        .with_callback(move |o| {
-            let (_, _, _, cap) = crate::queue::counts();
-            o.observe(
-                i64::try_from(cap).unwrap_or(i64::MAX),
-                std::slice::from_ref(&c),
-            );
-        })
-        .build();
+    type Read = fn(&crate::queue::Counts) -> usize;
+    let gauges: [(&str, Read); 2] = [
+        ("otel.sdk.processor.span.queue.size", |q| q.waiting),
+        ("otel.sdk.processor.span.queue.capacity", |q| q.capacity),
+    ];
+    for (name, read) in gauges {
+        let c = component.clone();
+        meter
+            .i64_observable_up_down_counter(name)
+            .with_unit("{span}")
+            .with_callback(move |o| {
+                let n = read(&crate::queue::counts());
+                o.observe(
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                    std::slice::from_ref(&c),
+                );
+            })
+            .build();
+    }
 }
 
 /// The meter hook code records through: scope `instgo`, this runtime's version.
 pub fn meter() -> Option<Meter> {
-    let scope = InstrumentationScope::builder("instgo")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build();
-    provider().map(|p| p.meter_with_scope(scope))
+    provider().map(|p| p.meter_with_scope(crate::sdk::scope()))
 }
 
 /// A histogram of `f64` values; a no-op when metrics are off.

@@ -21,7 +21,7 @@ use crate::diag::warning;
 
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 static CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_QUEUE);
-static PROCESSED: AtomicU64 = AtomicU64::new(0);
+static ADMITTED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -35,15 +35,24 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Spans admitted to the export queue, spans dropped because it was full, spans waiting
-/// now, and the queue's capacity.
-pub(crate) fn counts() -> (u64, u64, usize, usize) {
-    (
-        PROCESSED.load(Relaxed),
-        DROPPED.load(Relaxed),
-        WAITING.load(Relaxed),
-        CAPACITY.load(Relaxed),
-    )
+/// The queue's counters as they are now.
+pub(crate) struct Counts {
+    /// Spans admitted to the export queue so far.
+    pub(crate) admitted: u64,
+    /// Spans dropped so far because the queue was full.
+    pub(crate) dropped: u64,
+    /// Spans waiting for export now.
+    pub(crate) waiting: usize,
+    pub(crate) capacity: usize,
+}
+
+pub(crate) fn counts() -> Counts {
+    Counts {
+        admitted: ADMITTED.load(Relaxed),
+        dropped: DROPPED.load(Relaxed),
+        waiting: WAITING.load(Relaxed),
+        capacity: CAPACITY.load(Relaxed),
+    }
 }
 
 /// A batch processor over `exporter` whose queue bound is ours to count.
@@ -88,7 +97,7 @@ impl SpanProcessor for Gate {
             }
             return;
         }
-        PROCESSED.fetch_add(1, Relaxed);
+        ADMITTED.fetch_add(1, Relaxed);
         self.inner.on_end(span);
     }
 

@@ -31,9 +31,9 @@ pub(crate) fn get() -> Option<&'static Sdk> {
     }
 }
 
-/// Starting the SDK runs code that may reach instrumented functions of the app again (its
-/// allocator, a `Display` impl, …): on the starting thread those calls get no span, where
-/// waiting for the `OnceLock` would deadlock.
+/// Starting the SDK runs code that may reach instrumented functions of the app again
+/// (through its allocator): on the starting thread those calls get no span, where waiting
+/// for the `OnceLock` would deadlock.
 #[cold]
 fn start() -> Option<&'static Sdk> {
     if STARTING.try_with(|s| s.get()).unwrap_or(true) {
@@ -46,6 +46,13 @@ fn start() -> Option<&'static Sdk> {
         sdk
     })
     .as_ref()
+}
+
+/// The instrumentation scope of everything the runtime records: `instgo`, its version.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("instgo")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
 }
 
 pub(crate) fn env(name: &str) -> Option<String> {
@@ -112,10 +119,7 @@ fn init() -> Option<Sdk> {
             provider(otlp_exporter(timeout)?)
         }
     };
-    let scope = InstrumentationScope::builder("instgo")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build();
-    let tracer = provider.tracer_with_scope(scope);
+    let tracer = provider.tracer_with_scope(scope());
     install_panic_hook();
     register_exit_flush();
     // Metrics start with the spans, so the runtime's self-metrics are exported even by

@@ -114,6 +114,11 @@ impl Site {
             FAILED => return false,
             _ => {}
         }
+        self.recompute(active)
+    }
+
+    /// On when telemetry is `active` and the site's rule is switched on; off otherwise.
+    fn recompute(&self, active: bool) -> bool {
         let on = active && crate::control::rule_enabled(self.rule);
         self.state
             .store(if on { ON } else { OFF }, Ordering::Relaxed);
@@ -132,12 +137,9 @@ pub(crate) fn refresh_all() {
     let active = crate::sdk::get().is_some();
     let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     for site in registry.iter() {
-        if site.state.load(Ordering::Relaxed) == FAILED {
-            continue;
+        if site.state.load(Ordering::Relaxed) != FAILED {
+            site.recompute(active);
         }
-        let on = active && crate::control::rule_enabled(site.rule);
-        site.state
-            .store(if on { ON } else { OFF }, Ordering::Relaxed);
     }
 }
 

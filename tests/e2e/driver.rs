@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::receiver::Receiver;
-use crate::{lock, named, run, text, BIN};
+use crate::{export_to, lock, named, run, text, BIN};
 
 fn write(path: &Path, body: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -106,9 +106,7 @@ fn subdirectories_cargo_flags_chained_wrappers_and_git_dependencies() {
 
     let rx = Receiver::start();
     let exe = target.join("instrument/release/app");
-    let ran = run(Command::new(&exe)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    let ran = run(export_to(&mut Command::new(&exe), &rx.endpoint));
     assert_eq!(
         text(&ran.stdout),
         "HELLO, DRIVER\n",

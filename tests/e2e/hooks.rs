@@ -8,18 +8,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::Receiver;
-use crate::{copy_tree, lock, named, parent_of, run, target_dir, text, BIN};
+use crate::{export_to, fresh_copy, lock, named, parent_of, run, target_dir, text, BIN};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hooks");
-        let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hooks-src");
-        let _ = std::fs::remove_dir_all(&dst);
-        copy_tree(&src, &dst);
-        dst
-    })
-    .clone()
+    DIR.get_or_init(|| fresh_copy("hooks")).clone()
 }
 
 fn build(instrumented: bool) -> PathBuf {
@@ -48,9 +41,7 @@ fn hooks_attributes_wrapped_calls_and_failing_hooks() {
     let inst = build(true);
     let rx = Receiver::start();
     let p = run(&mut Command::new(&plain));
-    let i = run(Command::new(&inst)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    let i = run(export_to(&mut Command::new(&inst), &rx.endpoint));
     assert!(i.status.success(), "{}", text(&i.stderr));
     assert_eq!(text(&p.stdout), text(&i.stdout), "stdout differs");
     // The failing hook: reported once on stderr, never seen by the app.

@@ -25,16 +25,20 @@ fn target_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-target")
 }
 
-/// A fresh copy of examples/shapes, so tests never touch the repository's files.
+/// A fresh copy of `examples/NAME`, so tests never touch the repository's files.
+fn fresh_copy(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-src"));
+    let _ = std::fs::remove_dir_all(&dst);
+    copy_tree(&src, &dst);
+    dst
+}
+
 fn example() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shapes");
-        let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shapes-src");
-        let _ = std::fs::remove_dir_all(&dst);
-        copy_tree(&src, &dst);
-        dst
-    })
+    DIR.get_or_init(|| fresh_copy("shapes"))
 }
 
 fn copy_tree(src: &Path, dst: &Path) {
@@ -97,12 +101,15 @@ fn binaries() -> (PathBuf, PathBuf) {
     .clone()
 }
 
+/// Points an instrumented program at `endpoint`, with a short batch delay so that tests
+/// do not wait for the default 5 s.
+fn export_to<'c>(c: &'c mut Command, endpoint: &str) -> &'c mut Command {
+    c.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+}
+
 fn run_app(bin: &Path, arg: Option<&str>, endpoint: &str) -> Output {
-    let mut c = Command::new(bin);
-    c.args(arg)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "50");
-    run(&mut c)
+    run(export_to(Command::new(bin).args(arg), endpoint))
 }
 
 fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {

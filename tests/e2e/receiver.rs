@@ -94,32 +94,33 @@ impl Receiver {
         Receiver { endpoint, sink }
     }
 
-    /// Waits until `pred` holds on the metric points received so far.
+    /// Waits until `pred` holds on the metric points received so far (or the time is up).
     pub fn wait_for_points(
         &self,
         timeout: Duration,
         pred: impl Fn(&[Point]) -> bool,
     ) -> Vec<Point> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let points = self.sink.points.lock().unwrap().clone();
-            if pred(&points) || Instant::now() > deadline {
-                return points;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait(&self.sink.points, timeout, pred)
     }
 
     /// Waits until `pred` holds on the spans received so far (or the time is up).
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&[Span]) -> bool) -> Vec<Span> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let spans = self.sink.spans.lock().unwrap().clone();
-            if pred(&spans) || Instant::now() > deadline {
-                return spans;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        wait(&self.sink.spans, timeout, pred)
+    }
+}
+
+fn wait<T: Clone>(
+    received: &Mutex<Vec<T>>,
+    timeout: Duration,
+    pred: impl Fn(&[T]) -> bool,
+) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = received.lock().unwrap().clone();
+        if pred(&got) || Instant::now() > deadline {
+            return got;
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -4,24 +4,17 @@
 //! spawn rule) nest; `#[tokio::test]`s under `cargo instrument test`; and an app running
 //! its own, older opentelemetry SDK keeps its spans to itself.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Receiver, Span};
-use crate::{copy_tree, lock, named, parent_of, run, target_dir, text, BIN};
+use crate::{export_to, fresh_copy, lock, named, parent_of, run, target_dir, text, BIN};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/runtimes");
-        let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtimes-src");
-        let _ = std::fs::remove_dir_all(&dst);
-        copy_tree(&src, &dst);
-        dst
-    })
-    .clone()
+    DIR.get_or_init(|| fresh_copy("runtimes")).clone()
 }
 
 fn instrument(args: &[&str], endpoint: Option<&str>) -> Output {
@@ -32,8 +25,7 @@ fn instrument(args: &[&str], endpoint: Option<&str>) -> Output {
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("RUSTC_WRAPPER");
     if let Some(e) = endpoint {
-        c.env("OTEL_EXPORTER_OTLP_ENDPOINT", e)
-            .env("OTEL_BSP_SCHEDULE_DELAY", "50");
+        export_to(&mut c, e);
     }
     run(&mut c)
 }
@@ -48,9 +40,7 @@ fn built() -> PathBuf {
 }
 
 fn run_bin(name: &str, endpoint: &str) -> Output {
-    let out = run(Command::new(built().join(name))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    let out = run(export_to(&mut Command::new(built().join(name)), endpoint));
     assert!(out.status.success(), "{name}: {}", text(&out.stderr));
     out
 }
@@ -154,12 +144,12 @@ fn peak_kib(stderr: &str) -> u64 {
 
 fn flood(n: u64, endpoint: &str) -> (Output, Duration) {
     let t = std::time::Instant::now();
-    let out = run(Command::new(built().join("flood"))
-        .arg(n.to_string())
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
-        .env("OTEL_BSP_MAX_QUEUE_SIZE", "1000")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "50"));
+    let out = run(
+        export_to(&mut Command::new(built().join("flood")), endpoint)
+            .arg(n.to_string())
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "1000"),
+    );
     let took = t.elapsed();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(

@@ -57,7 +57,9 @@ fn spans(c: &mut Criterion) {
 
     let provider = sdk_provider();
     let tracer = provider.tracer("bench");
-    g.bench_function("hand_sdk_sampled", |b| b.iter(|| hand_sdk(&tracer, black_box(7))));
+    g.bench_function("hand_sdk_sampled", |b| {
+        b.iter(|| hand_sdk(&tracer, black_box(7)))
+    });
 
     use tracing_subscriber::layer::SubscriberExt;
     let tp = sdk_provider();

@@ -13,31 +13,39 @@ pub fn plain(x: u64) -> u64 {
 
 macro_rules! site {
     ($rule:literal) => {{
-        static SITE: rt::Site = rt::Site::new($rule, "work", "bench::work", "src/lib.rs", 1, rt::Kind::Internal);
+        static SITE: rt::Site = rt::Site::new(
+            $rule,
+            "work",
+            "bench::work",
+            "src/lib.rs",
+            1,
+            rt::Kind::Internal,
+        );
         &SITE
     }};
 }
 
-/// What the rewriter makes of `plain` (sync shape), under rule `bench-on`.
-#[inline(never)]
-pub fn rewritten(x: u64) -> u64 {
-    let __instgo_cx = rt::enter(site!("bench-on"));
-    let __instgo_r: u64 = black_box(x).wrapping_mul(31).rotate_left(7);
-    #[allow(unused_imports)]
-    use rt::{ObserveAny as _, ObserveErrDebug as _, ObserveErrDisplay as _};
-    (&&&rt::Observe(&__instgo_r)).__instgo_observe(&__instgo_cx);
-    __instgo_r
+/// What the rewriter makes of `plain` (sync shape), under a rule of its own.
+macro_rules! rewritten {
+    ($(#[$doc:meta] $name:ident => $rule:literal;)*) => {$(
+        #[$doc]
+        #[inline(never)]
+        pub fn $name(x: u64) -> u64 {
+            let __instgo_cx = rt::enter(site!($rule));
+            let __instgo_r: u64 = black_box(x).wrapping_mul(31).rotate_left(7);
+            #[allow(unused_imports)]
+            use rt::{ObserveAny as _, ObserveErrDebug as _, ObserveErrDisplay as _};
+            (&&&rt::Observe(&__instgo_r)).__instgo_observe(&__instgo_cx);
+            __instgo_r
+        }
+    )*};
 }
 
-/// The same under rule `bench-off`, which the benchmark switches off.
-#[inline(never)]
-pub fn rewritten_off(x: u64) -> u64 {
-    let __instgo_cx = rt::enter(site!("bench-off"));
-    let __instgo_r: u64 = black_box(x).wrapping_mul(31).rotate_left(7);
-    #[allow(unused_imports)]
-    use rt::{ObserveAny as _, ObserveErrDebug as _, ObserveErrDisplay as _};
-    (&&&rt::Observe(&__instgo_r)).__instgo_observe(&__instgo_cx);
-    __instgo_r
+rewritten! {
+    /// Under rule `bench-on`.
+    rewritten => "bench-on";
+    /// Under rule `bench-off`, which the benchmark switches off.
+    rewritten_off => "bench-off";
 }
 
 /// The async shape.
