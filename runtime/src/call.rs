@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use opentelemetry::trace::{Span as _, SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, ContextGuard, KeyValue};
 
 use crate::site::Site;
@@ -145,26 +145,26 @@ pub(crate) fn start_span_with(
         Some(p) => p,
         None => current_context()?,
     };
-    let builder = match name {
+    // Fields set in place: the builder is large, and each by-value `with_*` moves it.
+    let mut builder = match name {
         Some(n) => sdk.tracer.span_builder(n),
         None => sdk.tracer.span_builder(site.name),
     };
-    let builder = builder.with_kind(SpanKind::from(site.kind));
-    // Attributes hooks chose go to the sampler; the code.* ones are only worth building
-    // for a span that records (an unsampled call then allocates nothing for them).
-    let builder = if attributes.is_empty() {
-        builder
+    builder.span_kind = Some(SpanKind::from(site.kind));
+    let code = [
+        KeyValue::new("code.function.name", site.function),
+        KeyValue::new("code.file.path", site.file),
+        KeyValue::new("code.line.number", i64::from(site.line)),
+    ];
+    // The usual case (no hook attributes) allocates the vector once, at its final size.
+    builder.attributes = Some(if attributes.is_empty() {
+        Vec::from(code)
     } else {
-        builder.with_attributes(attributes)
-    };
-    let mut span = builder.start_with_context(&sdk.tracer, &parent);
-    if span.is_recording() {
-        span.set_attributes([
-            KeyValue::new("code.function.name", site.function),
-            KeyValue::new("code.file.path", site.file),
-            KeyValue::new("code.line.number", i64::from(site.line)),
-        ]);
-    }
+        let mut attributes = attributes;
+        attributes.extend(code);
+        attributes
+    });
+    let span = builder.start_with_context(&sdk.tracer, &parent);
     Some(parent.with_span(span))
 }
 

@@ -21,7 +21,7 @@ use crate::diag::warning;
 
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 static CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_QUEUE);
-static ADMITTED: AtomicU64 = AtomicU64::new(0);
+static TAKEN: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -47,10 +47,12 @@ pub(crate) struct Counts {
 }
 
 pub(crate) fn counts() -> Counts {
+    // Admitted = taken by the exporter + waiting: one counter fewer on the app's path.
+    let waiting = WAITING.load(Relaxed);
     Counts {
-        admitted: ADMITTED.load(Relaxed),
+        admitted: TAKEN.load(Relaxed) + waiting as u64,
         dropped: DROPPED.load(Relaxed),
-        waiting: WAITING.load(Relaxed),
+        waiting,
         capacity: CAPACITY.load(Relaxed),
     }
 }
@@ -97,7 +99,6 @@ impl SpanProcessor for Gate {
             }
             return;
         }
-        ADMITTED.fetch_add(1, Relaxed);
         self.inner.on_end(span);
     }
 
@@ -124,6 +125,7 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         crate::call::mark_runtime_thread();
+        TAKEN.fetch_add(batch.len() as u64, Relaxed);
         WAITING.fetch_sub(batch.len(), Relaxed);
         self.0.export(batch)
     }
