@@ -46,11 +46,15 @@ fn init() -> Option<SdkMeterProvider> {
                 warning!("OTEL_METRICS_EXPORTER={other:?} is not supported (otlp, console, none): using otlp");
             }
             let timeout = crate::sdk::otlp_timeout("METRICS");
-            let built = opentelemetry_otlp::MetricExporter::builder()
+            let (client, endpoint) = crate::sdk::otlp_client("METRICS");
+            let mut built = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
-                .with_protocol(crate::sdk::otlp_protocol("METRICS"))
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_timeout(timeout)
-                .with_http_client(crate::transport::StdHttpClient::new(timeout));
+                .with_http_client(client);
+            if let Some(endpoint) = endpoint {
+                built = built.with_endpoint(endpoint);
+            }
             match built.build() {
                 Ok(e) => builder.with_periodic_exporter(e).build(),
                 Err(e) => {

@@ -10,6 +10,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanExporter};
 
 use crate::diag::{debug, warning};
+use crate::transport::{Signal, StdHttpClient, Wire};
 
 pub(crate) struct Sdk {
     pub(crate) tracer: SdkTracer,
@@ -73,22 +74,39 @@ pub(crate) fn otlp_timeout(signal: &str) -> Duration {
         .unwrap_or(Duration::from_secs(10))
 }
 
-/// `OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL`. Only `http/protobuf` for now: the JSON
-/// encoding would bring serde_json into every instrumented program, and its
-/// `impl PartialEq<Value> for i32` (and friends) makes ordinary code such as
-/// `assert_eq!(v, [])` ambiguous (found by the corpus: smallvec's tests). gRPC is not
-/// available yet either.
-pub(crate) fn otlp_protocol(signal: &str) -> Protocol {
+/// `OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL`: `http/protobuf` (the default), `http/json`, `grpc`.
+pub(crate) fn otlp_wire(signal: &str) -> Wire {
     match signal_env(signal, "PROTOCOL").as_deref().map(str::trim) {
-        None | Some("http/protobuf") => Protocol::HttpBinary,
+        None | Some("http/protobuf") => Wire::HttpProtobuf,
+        Some("http/json") => Wire::HttpJson,
+        Some("grpc") => Wire::Grpc,
         Some(other) => {
             warning!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported by this runtime yet \
-                 (http/protobuf): using http/protobuf"
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not one of http/protobuf, http/json, \
+                 grpc: using http/protobuf"
             );
-            Protocol::HttpBinary
+            Wire::HttpProtobuf
         }
     }
+}
+
+/// The exporter's HTTP client for `signal` (`TRACES`, `METRICS`), and the endpoint to give
+/// the exporter when the wire is gRPC: there the endpoint variables name the server
+/// (default `http://localhost:4317`) with no `/v1/<signal>` path, unlike OTLP/HTTP's.
+pub(crate) fn otlp_client(signal: &str) -> (StdHttpClient, Option<String>) {
+    let wire = otlp_wire(signal);
+    let kind = if signal == "TRACES" {
+        Signal::Traces
+    } else {
+        Signal::Metrics
+    };
+    let client = StdHttpClient::new(otlp_timeout(signal), kind, wire);
+    let endpoint = (wire == Wire::Grpc).then(|| {
+        env(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+            .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .unwrap_or_else(|| "http://localhost:4317".into())
+    });
+    (client, endpoint)
 }
 
 fn init() -> Option<Sdk> {
@@ -144,13 +162,16 @@ fn provider<E: SpanExporter + 'static>(exporter: E) -> SdkTracerProvider {
 }
 
 fn otlp_exporter(timeout: Duration) -> Option<opentelemetry_otlp::SpanExporter> {
-    let protocol = otlp_protocol("TRACES");
-    let built = opentelemetry_otlp::SpanExporter::builder()
+    let (client, endpoint) = otlp_client("TRACES");
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_protocol(protocol)
+        .with_protocol(Protocol::HttpBinary)
         .with_timeout(timeout)
-        .with_http_client(crate::transport::StdHttpClient::new(timeout))
-        .build();
+        .with_http_client(client);
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let built = builder.build();
     match built {
         Ok(e) => Some(e),
         Err(e) => {

@@ -1,27 +1,54 @@
-//! A small blocking HTTP/1.1 client for OTLP/HTTP export.
+//! A small blocking client for OTLP export: HTTP/1.1 for `http/protobuf` and `http/json`,
+//! HTTP/2 for `grpc` (see `grpc.rs`).
 //!
 //! The exporters run on the SDK's own threads (batch span processor, periodic metric
 //! reader), so blocking I/O there never touches the application's threads or executor.
 //! Writing it on `std::net` keeps the runtime free of an async runtime and of any C code
 //! (two copies of a crate with C symbols, ours and the app's, would clash at link time).
 //! Plain `http://` only: the default destination is the bundled collector on loopback.
+//!
+//! The OTLP exporter always hands over protobuf; the wire format is chosen here.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
 
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Which export request the client carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+}
+
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`'s three values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Wire {
+    HttpProtobuf,
+    HttpJson,
+    Grpc,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct StdHttpClient {
     timeout: Duration,
+    signal: Signal,
+    wire: Wire,
 }
 
 impl StdHttpClient {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        StdHttpClient { timeout }
+    pub(crate) fn new(timeout: Duration, signal: Signal, wire: Wire) -> Self {
+        StdHttpClient {
+            timeout,
+            signal,
+            wire,
+        }
     }
 }
 
@@ -29,8 +56,12 @@ impl StdHttpClient {
 impl HttpClient for StdHttpClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         crate::call::mark_runtime_thread();
-        let result = send(&request, self.timeout);
-        report(&request, &result);
+        let result = match self.wire {
+            Wire::HttpProtobuf => send(&request, self.timeout),
+            Wire::HttpJson => send_json(&request, self.signal, self.timeout),
+            Wire::Grpc => send_grpc(&request, self.signal, self.timeout),
+        };
+        report(self.wire, &request, &result);
         result
     }
 }
@@ -39,7 +70,12 @@ static EXPORT_FAILING: crate::diag::Once = crate::diag::Once::new();
 
 /// Says once that export fails (and once more after it recovered and failed again), so an
 /// absent collector costs one line on stderr, not one per batch.
-fn report(request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>) {
+fn report(wire: Wire, request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>) {
+    let via = match wire {
+        Wire::HttpProtobuf => "",
+        Wire::HttpJson => " (http/json)",
+        Wire::Grpc => " (grpc)",
+    };
     match result {
         Ok(resp) if resp.status().is_success() => {
             EXPORT_FAILING.reset();
@@ -47,7 +83,7 @@ fn report(request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>)
         Ok(resp) => EXPORT_FAILING.log(
             crate::diag::Level::Warn,
             format_args!(
-                "export to {} refused: HTTP {} {}",
+                "export to {}{via} refused: HTTP {} {}",
                 request.uri(),
                 resp.status(),
                 String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)])
@@ -56,7 +92,7 @@ fn report(request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>)
         Err(e) => EXPORT_FAILING.log(
             crate::diag::Level::Warn,
             format_args!(
-                "cannot export to {}: {e} (telemetry is dropped until it is reachable; \
+                "cannot export to {}{via}: {e} (telemetry is dropped until it is reachable; \
                  start one with `cargo instrument collector` or set OTEL_EXPORTER_OTLP_ENDPOINT)",
                 request.uri()
             ),
@@ -65,20 +101,115 @@ fn report(request: &Request<Bytes>, result: &Result<Response<Bytes>, HttpError>)
 }
 
 fn send(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
-    exchange(request, timeout).map_err(|e| {
-        // A socket timeout reads as "Resource temporarily unavailable"; say what happened.
-        match e.downcast_ref::<std::io::Error>().map(|io| io.kind()) {
-            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                format!("no answer within {timeout:?} (OTEL_EXPORTER_OTLP_TIMEOUT)").into()
-            }
-            _ => e,
-        }
-    })
+    exchange(request, timeout).map_err(|e| plain_timeout(e, timeout))
 }
 
-fn exchange(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
-    let deadline = Instant::now() + timeout;
+/// A socket timeout reads as "Resource temporarily unavailable"; say what happened.
+fn plain_timeout(e: HttpError, timeout: Duration) -> HttpError {
+    match e.downcast_ref::<std::io::Error>().map(|io| io.kind()) {
+        Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            format!("no answer within {timeout:?} (OTEL_EXPORTER_OTLP_TIMEOUT)").into()
+        }
+        _ => e,
+    }
+}
+
+fn gzipped(request: &Request<Bytes>) -> bool {
+    request
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+}
+
+/// The request as OTLP/JSON: the exporter's protobuf is decoded and written out again
+/// (compressed again if it was).
+fn send_json(
+    request: &Request<Bytes>,
+    signal: Signal,
+    timeout: Duration,
+) -> Result<Response<Bytes>, HttpError> {
+    let gzip = gzipped(request);
+    let body = request.body();
+    let raw = if gzip { gunzip(body)? } else { body.to_vec() };
+    let json = match signal {
+        Signal::Traces => crate::otlp_json::traces(&ExportTraceServiceRequest::decode(&raw[..])?),
+        Signal::Metrics => {
+            crate::otlp_json::metrics(&ExportMetricsServiceRequest::decode(&raw[..])?)
+        }
+    };
+    let body = if gzip {
+        gzip_bytes(json.as_bytes())?
+    } else {
+        json.into_bytes()
+    };
+    let mut builder = Request::builder()
+        .method(request.method().clone())
+        .uri(request.uri().clone());
+    for (name, value) in request.headers() {
+        if name != "content-type" {
+            builder = builder.header(name, value);
+        }
+    }
+    let request = builder
+        .header("content-type", "application/json")
+        .body(Bytes::from(body))?;
+    let mut response = send(&request, timeout)?;
+    // The answer is JSON too; the exporter would read it as protobuf. An accepted export
+    // has nothing else to say to it.
+    if response.status().is_success() {
+        *response.body_mut() = Bytes::new();
+    }
+    Ok(response)
+}
+
+fn send_grpc(
+    request: &Request<Bytes>,
+    signal: Signal,
+    timeout: Duration,
+) -> Result<Response<Bytes>, HttpError> {
     let uri = request.uri();
+    let (host, port) = endpoint(uri, 4317)?;
+    let authority = uri.authority().map_or(host, |a| a.as_str());
+    let path = match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    };
+    // OTEL_EXPORTER_OTLP_HEADERS go as gRPC metadata; the HTTP framing headers do not.
+    let metadata: Vec<(String, Vec<u8>)> = request
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "content-type"
+                    | "content-encoding"
+                    | "content-length"
+                    | "host"
+                    | "connection"
+                    | "te"
+                    | "user-agent"
+                    | "transfer-encoding"
+            )
+        })
+        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let call = crate::grpc::Call {
+        host,
+        port,
+        authority,
+        path,
+        metadata: &metadata,
+        gzip: gzipped(request),
+    };
+    let reply = crate::grpc::call(&call, request.body(), timeout)
+        .map_err(|e| plain_timeout(Box::new(e), timeout))?;
+    Ok(Response::builder()
+        .status(200)
+        .body(Bytes::from(reply.message))?)
+}
+
+/// Host and port of an `http://` endpoint.
+fn endpoint(uri: &http::Uri, default_port: u16) -> Result<(&str, u16), HttpError> {
     if uri.scheme_str() != Some("http") {
         return Err(format!(
             "{uri}: only http:// endpoints are supported by the instgo runtime (send to a \
@@ -87,28 +218,51 @@ fn exchange(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Byte
         .into());
     }
     let host = uri.host().ok_or_else(|| format!("{uri}: no host"))?;
-    let port = uri.port_u16().unwrap_or(80);
-    let addrs: Vec<_> = (host, port).to_socket_addrs()?.collect();
-    let mut last_err: Option<std::io::Error> = None;
-    let mut stream = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+    Ok((host, uri.port_u16().unwrap_or(default_port)))
+}
+
+/// A connection to the first of `host`'s addresses that answers within `timeout`.
+pub(crate) fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
             Ok(s) => {
-                stream = Some(s);
-                break;
+                s.set_nodelay(true)?;
+                return Ok(s);
             }
             Err(e) => last_err = Some(e),
         }
     }
-    let mut stream = match stream {
-        Some(s) => s,
-        None => {
-            return Err(last_err
-                .map(|e| e.into())
-                .unwrap_or_else(|| format!("{host}: no address").into()))
-        }
-    };
-    stream.set_nodelay(true)?;
+    Err(last_err.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host}: no address"))
+    }))
+}
+
+pub(crate) fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .take(64 * 1024 * 1024)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gzip: {e}"))?;
+    Ok(out)
+}
+
+fn gzip_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+fn exchange(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
+    let deadline = Instant::now() + timeout;
+    let uri = request.uri();
+    let (host, port) = endpoint(uri, 80)?;
+    let mut stream = connect(host, port, timeout)?;
     stream.set_write_timeout(Some(remaining(deadline)?))?;
 
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");

@@ -3,6 +3,7 @@
 
 mod driver;
 mod hooks;
+mod protocols;
 mod receiver;
 mod runtimes;
 

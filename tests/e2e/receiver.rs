@@ -1,5 +1,6 @@
-//! A real OTLP/HTTP receiver for the tests: decodes protobuf export requests with the
-//! OpenTelemetry proto definitions and keeps the spans.
+//! Real OTLP receivers for the tests, keeping what they decode: OTLP/HTTP (protobuf or
+//! JSON, plain or gzip; decoded with the OpenTelemetry proto definitions and their serde
+//! support) and OTLP/gRPC (tonic, the usual Rust gRPC server).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -70,6 +71,10 @@ pub struct Point {
 struct Sink {
     spans: Mutex<Vec<Span>>,
     points: Mutex<Vec<Point>>,
+    /// How each request came: `http/protobuf`, `http/json+gzip`, `grpc`…
+    formats: Mutex<Vec<String>>,
+    /// gRPC metadata seen, as `name=value`.
+    metadata: Mutex<Vec<String>>,
 }
 
 pub struct Receiver {
@@ -92,6 +97,46 @@ impl Receiver {
             }
         });
         Receiver { endpoint, sink }
+    }
+
+    /// An OTLP/gRPC receiver (trace and metrics services) on a tokio runtime of its own.
+    pub fn start_grpc() -> Receiver {
+        use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let sink = Arc::new(Sink::default());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let service = Grpc(sink.clone());
+        std::thread::spawn(move || {
+            rt.block_on(
+                tonic::transport::Server::builder()
+                    .add_service(
+                        TraceServiceServer::new(service.clone())
+                            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                    )
+                    .add_service(
+                        MetricsServiceServer::new(service)
+                            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                    )
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            )
+        });
+        Receiver { endpoint, sink }
+    }
+
+    pub fn formats(&self) -> Vec<String> {
+        self.sink.formats.lock().unwrap().clone()
+    }
+
+    pub fn metadata(&self) -> Vec<String> {
+        self.sink.metadata.lock().unwrap().clone()
     }
 
     /// Waits until `pred` holds on the metric points received so far (or the time is up).
@@ -130,7 +175,7 @@ fn serve(conn: std::net::TcpStream, sink: &Sink) -> std::io::Result<()> {
     let mut line = String::new();
     r.read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut len = 0usize;
+    let (mut len, mut json, mut gzip) = (0usize, false, false);
     loop {
         let mut h = String::new();
         r.read_line(&mut h)?;
@@ -138,86 +183,176 @@ fn serve(conn: std::net::TcpStream, sink: &Sink) -> std::io::Result<()> {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
+            let v = v.trim();
             if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0);
+                len = v.parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("content-type") {
+                json = v.starts_with("application/json");
+            } else if k.eq_ignore_ascii_case("content-encoding") {
+                gzip = v.eq_ignore_ascii_case("gzip");
             }
         }
     }
     let mut body = vec![0; len];
     r.read_exact(&mut body)?;
-    let status = if path == "/v1/traces" {
-        match ExportTraceServiceRequest::decode(&body[..]) {
-            Ok(req) => {
-                let mut out = sink.spans.lock().unwrap();
-                for rs in req.resource_spans {
-                    let resource = rs.resource.map(|r| flat(&r.attributes)).unwrap_or_default();
-                    for ss in rs.scope_spans {
-                        for s in ss.spans {
-                            let status = s.status.unwrap_or_default();
-                            out.push(Span {
-                                name: s.name,
-                                trace_id: s.trace_id,
-                                span_id: s.span_id,
-                                parent_span_id: s.parent_span_id,
-                                kind: s.kind,
-                                attributes: flat(&s.attributes),
-                                events: s.events.iter().map(|e| e.name.clone()).collect(),
-                                status_code: status.code,
-                                status_message: status.message,
-                                resource: resource.clone(),
-                            });
-                        }
-                    }
-                }
-                "200 OK"
-            }
-            Err(_) => "400 Bad Request",
+    if gzip {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
+        body = plain;
+    }
+    let format = format!(
+        "http/{}{}",
+        if json { "json" } else { "protobuf" },
+        if gzip { "+gzip" } else { "" }
+    );
+    fn decode<T: Message + Default + serde::de::DeserializeOwned>(
+        body: &[u8],
+        json: bool,
+    ) -> Option<T> {
+        if json {
+            serde_json::from_slice(body).ok()
+        } else {
+            T::decode(body).ok()
         }
-    } else if path == "/v1/metrics" {
-        match ExportMetricsServiceRequest::decode(&body[..]) {
-            Ok(req) => {
-                let mut out = sink.points.lock().unwrap();
-                for rm in req.resource_metrics {
-                    for sm in rm.scope_metrics {
-                        for m in sm.metrics {
-                            match &m.data {
-                                Some(Data::Histogram(h)) => {
-                                    for p in &h.data_points {
-                                        out.push(Point {
-                                            metric: m.name.clone(),
-                                            unit: m.unit.clone(),
-                                            count: p.count,
-                                            sum: p.sum.unwrap_or_default(),
-                                            attributes: flat(&p.attributes),
-                                        });
-                                    }
-                                }
-                                // Counters: the value goes in `sum`.
-                                Some(Data::Sum(s)) => {
-                                    for p in &s.data_points {
-                                        out.push(Point {
-                                            metric: m.name.clone(),
-                                            unit: m.unit.clone(),
-                                            count: 0,
-                                            sum: number(p),
-                                            attributes: flat(&p.attributes),
-                                        });
-                                    }
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                "200 OK"
-            }
-            Err(_) => "400 Bad Request",
+    }
+    let ok = match path.as_str() {
+        "/v1/traces" => decode(&body, json).map(|req| sink.add_traces(req)),
+        "/v1/metrics" => decode(&body, json).map(|req| sink.add_metrics(req)),
+        _ => None,
+    };
+    let status = match (ok, path.as_str()) {
+        (Some(()), _) => {
+            sink.formats.lock().unwrap().push(format);
+            "200 OK"
         }
-    } else {
-        "404 Not Found"
+        (None, "/v1/traces" | "/v1/metrics") => "400 Bad Request",
+        (None, _) => "404 Not Found",
     };
     write!(w, "HTTP/1.1 {status}\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
     w.flush()
+}
+
+impl Sink {
+    fn add_traces(&self, req: ExportTraceServiceRequest) {
+        let mut out = self.spans.lock().unwrap();
+        for rs in req.resource_spans {
+            let resource = rs.resource.map(|r| flat(&r.attributes)).unwrap_or_default();
+            for ss in rs.scope_spans {
+                for s in ss.spans {
+                    let status = s.status.unwrap_or_default();
+                    out.push(Span {
+                        name: s.name,
+                        trace_id: s.trace_id,
+                        span_id: s.span_id,
+                        parent_span_id: s.parent_span_id,
+                        kind: s.kind,
+                        attributes: flat(&s.attributes),
+                        events: s.events.iter().map(|e| e.name.clone()).collect(),
+                        status_code: status.code,
+                        status_message: status.message,
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn add_metrics(&self, req: ExportMetricsServiceRequest) {
+        let mut out = self.points.lock().unwrap();
+        for rm in req.resource_metrics {
+            for sm in rm.scope_metrics {
+                for m in sm.metrics {
+                    match &m.data {
+                        Some(Data::Histogram(h)) => {
+                            for p in &h.data_points {
+                                out.push(Point {
+                                    metric: m.name.clone(),
+                                    unit: m.unit.clone(),
+                                    count: p.count,
+                                    sum: p.sum.unwrap_or_default(),
+                                    attributes: flat(&p.attributes),
+                                });
+                            }
+                        }
+                        // Counters and gauges: the value goes in `sum`.
+                        Some(Data::Sum(s)) => {
+                            for p in &s.data_points {
+                                out.push(Point {
+                                    metric: m.name.clone(),
+                                    unit: m.unit.clone(),
+                                    count: 0,
+                                    sum: number(p),
+                                    attributes: flat(&p.attributes),
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Grpc(Arc<Sink>);
+
+impl Grpc {
+    fn seen<T>(&self, req: &tonic::Request<T>) {
+        let encoding = req
+            .metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(|e| format!("+{e}"))
+            .unwrap_or_default();
+        self.0
+            .formats
+            .lock()
+            .unwrap()
+            .push(format!("grpc{encoding}"));
+        let mut md = self.0.metadata.lock().unwrap();
+        for kv in req.metadata().iter() {
+            if let tonic::metadata::KeyAndValueRef::Ascii(k, v) = kv {
+                md.push(format!("{}={}", k.as_str(), v.to_str().unwrap_or("?")));
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService for Grpc {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        self.seen(&req);
+        self.0.add_traces(req.into_inner());
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+    for Grpc
+{
+    async fn export(
+        &self,
+        req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        self.seen(&req);
+        self.0.add_metrics(req.into_inner());
+        Ok(tonic::Response::new(Default::default()))
+    }
 }
 
 fn number(p: &opentelemetry_proto::tonic::metrics::v1::NumberDataPoint) -> f64 {
