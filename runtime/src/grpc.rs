@@ -48,11 +48,24 @@ pub(crate) struct Reply {
 
 /// A call that did not succeed: transport trouble, or a gRPC status other than OK.
 #[derive(Debug)]
-pub(crate) struct CallError(pub(crate) String);
+pub(crate) struct CallError {
+    message: String,
+    /// The gRPC status code, when the server answered with one.
+    pub(crate) status: Option<u32>,
+}
+
+impl CallError {
+    fn new(message: impl Into<String>) -> Self {
+        CallError {
+            message: message.into(),
+            status: None,
+        }
+    }
+}
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -60,19 +73,19 @@ impl std::error::Error for CallError {}
 
 impl From<std::io::Error> for CallError {
     fn from(e: std::io::Error) -> Self {
-        CallError(e.to_string())
+        CallError::new(e.to_string())
     }
 }
 
 impl From<String> for CallError {
     fn from(e: String) -> Self {
-        CallError(e)
+        CallError::new(e)
     }
 }
 
 impl From<&str> for CallError {
     fn from(e: &str) -> Self {
-        CallError(e.to_string())
+        CallError::new(e.to_string())
     }
 }
 
@@ -134,7 +147,7 @@ pub(crate) fn call(c: &Call<'_>, message: &[u8], timeout: Duration) -> Result<Re
         hpack::encode_literal(&mut block, name, value);
     }
     if block.len() > MAX_FRAME {
-        return Err(CallError(format!(
+        return Err(CallError::new(format!(
             "request headers take {} bytes, more than one HTTP/2 frame (check OTEL_EXPORTER_OTLP_HEADERS)",
             block.len()
         )));
@@ -179,22 +192,25 @@ impl Answer {
     fn finish(self) -> Result<Reply, CallError> {
         let status = self.header(":status").unwrap_or(b"?");
         if status != b"200" {
-            return Err(CallError(format!(
+            return Err(CallError::new(format!(
                 "HTTP/2 status {} (is this a gRPC endpoint? OTLP/gRPC listens on 4317)",
                 String::from_utf8_lossy(status)
             )));
         }
         let Some(code) = self.header("grpc-status") else {
-            return Err(CallError("the answer has no grpc-status".into()));
+            return Err(CallError::new("the answer has no grpc-status"));
         };
         let code = String::from_utf8_lossy(code).into_owned();
         if code != "0" {
             let message = percent_decode(self.header("grpc-message").unwrap_or_default());
-            return Err(CallError(format!(
-                "gRPC status {code} ({}){}{message}",
-                status_name(&code),
-                if message.is_empty() { "" } else { ": " }
-            )));
+            return Err(CallError {
+                status: code.parse().ok(),
+                message: format!(
+                    "gRPC status {code} ({}){}{message}",
+                    status_name(&code),
+                    if message.is_empty() { "" } else { ": " }
+                ),
+            });
         }
         let message = match self.data.get(..5) {
             None => Vec::new(),
@@ -231,7 +247,7 @@ impl Conn {
         self.deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| CallError("deadline passed".into()))
+            .ok_or_else(|| CallError::new("deadline passed"))
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), CallError> {
@@ -281,7 +297,7 @@ impl Conn {
         self.stream.set_read_timeout(Some(self.remaining()?))?;
         self.stream.read_exact(buf).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => {
-                CallError("the server closed the connection before answering".into())
+                CallError::new("the server closed the connection before answering")
             }
             _ => CallError::from(e),
         })
@@ -292,17 +308,18 @@ impl Conn {
         let mut head = [0u8; 9];
         self.read_exact(&mut head)?;
         if head.starts_with(b"HTTP/1.") {
-            return Err(CallError(
+            return Err(CallError::new(
                 "the server answered in HTTP/1, not gRPC (an OTLP/HTTP port? OTLP/gRPC listens \
-                 on 4317; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)"
-                    .into(),
+                 on 4317; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)",
             ));
         }
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let (kind, flags) = (head[3], head[4]);
         let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
         if len > MAX_FRAME {
-            return Err(CallError(format!("frame of {len} bytes, over our 16384")));
+            return Err(CallError::new(format!(
+                "frame of {len} bytes, over our 16384"
+            )));
         }
         let mut payload = vec![0u8; len];
         self.read_exact(&mut payload)?;
@@ -348,7 +365,7 @@ impl Conn {
                     .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
                 let debug =
                     String::from_utf8_lossy(payload.get(8..).unwrap_or_default()).into_owned();
-                return Err(CallError(format!(
+                return Err(CallError::new(format!(
                     "the server ended the connection (GOAWAY {code}) {debug}"
                 )));
             }
@@ -356,7 +373,7 @@ impl Conn {
                 let code = payload
                     .get(..4)
                     .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-                return Err(CallError(format!(
+                return Err(CallError::new(format!(
                     "the server reset the call (RST_STREAM {code})"
                 )));
             }
@@ -380,7 +397,7 @@ impl Conn {
                     .ok_or("CONTINUATION without HEADERS")?;
                 block.extend_from_slice(&payload);
                 if block.len() > MAX_ANSWER {
-                    return Err(CallError("answer headers too large".into()));
+                    return Err(CallError::new("answer headers too large"));
                 }
                 if flags & END_HEADERS != 0 {
                     answer.headers.extend(self.decoder.decode(&block)?);
@@ -392,7 +409,7 @@ impl Conn {
             DATA if stream == STREAM => {
                 answer.data.extend_from_slice(unpad(&payload, flags)?);
                 if answer.data.len() > MAX_ANSWER {
-                    return Err(CallError("answer too large".into()));
+                    return Err(CallError::new("answer too large"));
                 }
                 answer.ended |= flags & END_STREAM != 0;
             }

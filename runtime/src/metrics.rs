@@ -51,6 +51,8 @@ fn init() -> Option<SdkMeterProvider> {
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_timeout(timeout)
+                // Retries happen in the transport, which knows when the process exits.
+                .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
                 .with_http_client(client);
             if let Some(endpoint) = endpoint {
                 built = built.with_endpoint(endpoint);

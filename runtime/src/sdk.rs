@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::InstrumentationScope;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanExporter};
 
 use crate::diag::{debug, warning};
@@ -167,6 +167,7 @@ fn otlp_exporter(timeout: Duration) -> Option<opentelemetry_otlp::SpanExporter> 
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_timeout(timeout)
+        .with_retry_policy(RetryPolicy::disabled())
         .with_http_client(client);
     if let Some(endpoint) = endpoint {
         builder = builder.with_endpoint(endpoint);
@@ -260,7 +261,15 @@ fn exit_timeout() -> Duration {
     otlp_timeout("TRACES").min(Duration::from_secs(5))
 }
 
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the process is exiting (the exit flush has begun): exports no longer retry.
+pub(crate) fn exiting() -> bool {
+    EXITING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 extern "C" fn at_exit() {
+    EXITING.store(true, std::sync::atomic::Ordering::Relaxed);
     let timeout = exit_timeout();
     // Spans and metrics flush side by side, so the exit waits for the slower, not the sum.
     let metrics = std::thread::Builder::new()

@@ -54,16 +54,93 @@ impl StdHttpClient {
 
 #[async_trait::async_trait]
 impl HttpClient for StdHttpClient {
+    /// One export, retried here rather than by the exporter (its retry policy is off):
+    /// up to 3 retries with doubling delays (100 ms to 1.6 s, with jitter, or the
+    /// server's Retry-After) for the failures OTLP calls transient, all within the export
+    /// timeout, and none once the process is exiting. At exit a collector that is not
+    /// there must cost the program nothing, not a backoff per batch.
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         crate::call::mark_runtime_thread();
-        let result = match self.wire {
-            Wire::HttpProtobuf => send(&request, self.timeout),
-            Wire::HttpJson => send_json(&request, self.signal, self.timeout),
-            Wire::Grpc => send_grpc(&request, self.signal, self.timeout),
-        };
-        report(self.wire, &request, &result);
+        self.send_with_retries(&request)
+    }
+}
+
+impl StdHttpClient {
+    fn send_with_retries(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0.. {
+            let result = self.once(request, self.timeout.saturating_sub(start.elapsed()));
+            let wait = match retry_delay(&result) {
+                Some(server_says) => server_says.unwrap_or(delay) + jitter(),
+                None => return self.done(request, result),
+            };
+            if attempt == 3 || crate::sdk::exiting() || start.elapsed() + wait >= self.timeout {
+                return self.done(request, result);
+            }
+            std::thread::sleep(wait);
+            delay = (delay * 2).min(Duration::from_millis(1600));
+        }
+        unreachable!("the loop returns")
+    }
+
+    fn once(
+        &self,
+        request: &Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<Response<Bytes>, HttpError> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        match self.wire {
+            Wire::HttpProtobuf => send(request, timeout),
+            Wire::HttpJson => send_json(request, self.signal, timeout),
+            Wire::Grpc => send_grpc(request, self.signal, timeout),
+        }
+    }
+
+    fn done(
+        &self,
+        request: &Request<Bytes>,
+        result: Result<Response<Bytes>, HttpError>,
+    ) -> Result<Response<Bytes>, HttpError> {
+        report(self.wire, request, &result);
         result
     }
+}
+
+/// Whether an outcome is worth another try (OTLP's transient failures), and after how
+/// long if the server said (Retry-After, at most 30 s).
+fn retry_delay(result: &Result<Response<Bytes>, HttpError>) -> Option<Option<Duration>> {
+    match result {
+        Ok(resp) => match resp.status().as_u16() {
+            429 | 503 => Some(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                    .map(|secs| Duration::from_secs(secs.min(30))),
+            ),
+            502 | 504 => Some(None),
+            _ => None,
+        },
+        Err(e) => match e
+            .downcast_ref::<crate::grpc::CallError>()
+            .and_then(|c| c.status)
+        {
+            // CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE,
+            // UNAVAILABLE, DATA_LOSS.
+            Some(1 | 4 | 8 | 10 | 11 | 14 | 15) => Some(None),
+            Some(_) => None,
+            // No answer at all: refused, reset, unreachable.
+            None => Some(None),
+        },
+    }
+}
+
+/// Up to 100 ms, so that programs started together do not retry together.
+fn jitter() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_millis(u64::from(nanos % 101))
 }
 
 static EXPORT_FAILING: crate::diag::Once = crate::diag::Once::new();
@@ -390,6 +467,8 @@ fn read_chunked<R: BufRead>(r: &mut R) -> Result<Vec<u8>, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
 
     fn parse(raw: &str) -> Result<Response<Bytes>, HttpError> {
         read_response(raw.as_bytes(), Instant::now() + Duration::from_secs(5))
@@ -413,6 +492,45 @@ mod tests {
         assert!(parse("SSH-2.0-OpenSSH\r\n").is_err());
         assert!(parse("HTTP/1.1 abc\r\n\r\n").is_err());
         assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n").is_err());
+    }
+
+    /// A server answering every request with `status`; returns its address and a count
+    /// of the requests it got.
+    fn answering(status: &'static str) -> (String, Arc<AtomicUsize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming().flatten() {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = r.read_exact(&mut [0u8; 1]);
+                seen.fetch_add(1, Relaxed);
+                let _ = write!(
+                    &conn,
+                    "HTTP/1.1 {status}\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n"
+                );
+            }
+        });
+        (addr, count)
+    }
+
+    #[test]
+    fn transient_failures_are_retried_and_others_not() {
+        let client =
+            StdHttpClient::new(Duration::from_secs(10), Signal::Traces, Wire::HttpProtobuf);
+        for (status, tries) in [("503 Busy", 4), ("400 Bad Request", 1), ("200 OK", 1)] {
+            let (addr, count) = answering(status);
+            let req = Request::post(format!("http://{addr}/v1/traces"))
+                .body(Bytes::from_static(b"x"))
+                .unwrap();
+            let _ = client.send_with_retries(&req);
+            assert_eq!(count.load(Relaxed), tries, "{status}");
+        }
     }
 
     #[test]
