@@ -183,6 +183,13 @@ pub fn main(args: Vec<String>) -> Result<ExitCode> {
             let o = Options::parse(rest)?;
             crate::expand::run(&o)
         }
+        "vendor" => {
+            let o = Options::parse(rest)?;
+            let ws = workspace(&o)?;
+            let dir = ws.target_dir.join("instrument");
+            std::fs::create_dir_all(&dir)?;
+            runtime_build::vendor(&dir, &std::env::current_dir()?, &o.cargo_args)
+        }
         other => bail!("unknown command `{other}`; see `cargo instrument --help`"),
     }
 }
@@ -195,6 +202,7 @@ USAGE:
     cargo instrument <build|run|test|check> [--rules FILE]... [--strict] [cargo options] [-- program args]
     cargo instrument explain [cargo build options]   where every rule matched, and why others did not
     cargo instrument expand -p PACKAGE [cargo build options]   the rewritten source as a diff
+    cargo instrument vendor [cargo vendor options]   cargo vendor, the runtime's dependencies included
 
 Rules: the built-in catalog, the workspace's rules.toml, and each --rules FILE (docs/rules.md).
 Artifacts go to <target-dir>/instrument; the project's files are never modified."

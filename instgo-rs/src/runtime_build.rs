@@ -103,6 +103,63 @@ fn real_rustc() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// Writes the runtime's sources, manifest and lock file into `src`.
+fn write_sources(src: &Path) -> Result<()> {
+    for (name, text) in embedded::RUNTIME_FILES {
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        let text = if *name == "Cargo.toml" {
+            standalone_manifest(text)
+        } else {
+            text.to_string()
+        };
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    std::fs::write(src.join("Cargo.lock"), embedded::RUNTIME_LOCK)?;
+    Ok(())
+}
+
+/// The runtime's manifest as the tool builds it: never part of whatever workspace the
+/// target dir sits in, and without its dev-dependencies (only its tests use them, and a
+/// vendored or offline build would otherwise need them at hand).
+fn standalone_manifest(text: &str) -> String {
+    let mut out = String::new();
+    let mut dev = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            dev = line.trim() == "[dev-dependencies]";
+        }
+        if !dev {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("\n[workspace]\n");
+    out
+}
+
+/// `cargo instrument vendor [cargo vendor args]`: `cargo vendor` for the project and the
+/// runtime together (`--sync`), so that a vendored, offline build finds the runtime's
+/// dependencies in the same directory as the project's.
+pub fn vendor(
+    instrument_dir: &Path,
+    cwd: &Path,
+    args: &[String],
+) -> Result<std::process::ExitCode> {
+    let src = instrument_dir.join("runtime").join("vendor-src");
+    write_sources(&src)?;
+    let cargo = crate::workspace::cargo();
+    let status = Command::new(&cargo)
+        .current_dir(cwd)
+        .arg("vendor")
+        .arg("--sync")
+        .arg(src.join("Cargo.toml"))
+        .args(args)
+        .status()
+        .with_context(|| format!("running {cargo} vendor"))?;
+    Ok(crate::wrapper::exit_code(status))
+}
+
 /// Builds the runtime unless this exact build is there already.
 pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) -> Result<Runtime> {
     let key = tc.key();
@@ -116,18 +173,7 @@ pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) 
         }
     }
     let src = dir.join("src");
-    for (name, text) in embedded::RUNTIME_FILES {
-        let path = src.join(name);
-        std::fs::create_dir_all(path.parent().unwrap())?;
-        let text = if *name == "Cargo.toml" {
-            // Standalone: never part of whatever workspace the target dir sits in.
-            format!("{text}\n[workspace]\n")
-        } else {
-            text.to_string()
-        };
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    std::fs::write(src.join("Cargo.lock"), embedded::RUNTIME_LOCK)?;
+    write_sources(&src)?;
 
     let target_name = tc.target.as_deref().unwrap_or("the host");
     eprintln!("instgo: building the instrumentation runtime for {target_name} (once per toolchain, target and RUSTFLAGS)...");
@@ -170,7 +216,8 @@ pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) 
     if !out.status.success() {
         bail!(
             "building the instgo runtime failed (sources in {}); with --offline, the runtime's \
-             dependencies must already be in cargo's cache",
+             dependencies must already be in cargo's cache, and with vendored sources in the \
+             vendor directory (`cargo instrument vendor` puts them there)",
             src.display()
         );
     }
@@ -191,4 +238,20 @@ pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) 
     };
     std::fs::write(&done, serde_json::to_string_pretty(&rt)?)?;
     Ok(rt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_manifest_has_no_dev_dependencies() {
+        let m = standalone_manifest(
+            "[package]\nname = \"x\"\n[dependencies]\na = \"1\"\n[dev-dependencies]\nb = \"1\"\n[features]\nf = []\n",
+        );
+        assert_eq!(
+            m,
+            "[package]\nname = \"x\"\n[dependencies]\na = \"1\"\n[features]\nf = []\n\n[workspace]\n"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The cargo driver with what real projects bring: a build started from a sub-directory,
 //! cargo flags passed through (`--release`, `--features`, `--message-format`,
 //! `--offline`), a `RUSTC_WRAPPER` of the user's own (chained, not replaced), and a git
-//! dependency instrumented by a workspace rule.
+//! dependency instrumented by a workspace rule; a vendored, offline project.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -136,4 +136,85 @@ fn subdirectories_cargo_flags_chained_wrappers_and_git_dependencies() {
         text(&again.stderr)
     );
     assert!(!log.exists());
+}
+
+/// A vendored, offline project: `cargo vendor` alone leaves the runtime's dependencies
+/// out (the build says what to do), `cargo instrument vendor` puts them in the same
+/// directory, and then the instrumented build needs nothing but that directory.
+#[test]
+fn vendored_offline_builds() {
+    let _l = lock();
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vendored-project");
+    let _ = std::fs::remove_dir_all(&root);
+    // The same itoa as this repository's lock file, so it is in cargo's cache already.
+    write(
+        &root.join("Cargo.toml"),
+        "[package]\nname = \"vend-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nitoa = \"=1.0.18\"\n",
+    );
+    write(
+        &root.join("src/main.rs"),
+        "fn main() {\n    let mut b = itoa::Buffer::new();\n    println!(\"{}\", b.format(42u64));\n}\n",
+    );
+    write(
+        &root.join("rules.toml"),
+        "[[rule]]\nname = \"itoa-all\"\ncrate = \"itoa\"\nfn = \"Buffer::*\"\n",
+    );
+    let target = root.join("target");
+    let cmd = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("instrument")
+            .args(args)
+            .current_dir(&root)
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTC_WRAPPER");
+        run(&mut c)
+    };
+    let config = |stdout: &[u8]| {
+        let snippet: String = text(stdout)
+            .lines()
+            .filter(|l| !l.starts_with("To use"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(snippet.contains("vendored-sources"), "{snippet}");
+        write(&root.join(".cargo/config.toml"), &snippet);
+    };
+
+    // Plain `cargo vendor`: the project's crates only.
+    let out = run(Command::new(env!("CARGO"))
+        .arg("vendor")
+        .current_dir(&root)
+        .env("CARGO_NET_OFFLINE", "true"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    config(&out.stdout);
+    let out = cmd(&["build", "--offline"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cargo instrument vendor"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cmd(&["vendor"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    config(&out.stdout);
+    assert!(root.join("vendor/itoa").is_dir() && root.join("vendor/opentelemetry_sdk").is_dir());
+    let out = cmd(&["build", "--offline"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let rx = Receiver::start();
+    let out = run(export_to(
+        &mut Command::new(target.join("instrument/debug/vend-app")),
+        &rx.endpoint,
+    ));
+    assert_eq!(text(&out.stdout), "42\n");
+    let spans = rx.wait_for(Duration::from_secs(10), |s| {
+        s.iter().any(|x| x.name == "Buffer::format")
+    });
+    let format = named(&spans, "Buffer::format");
+    assert_eq!(format.len(), 1, "{spans:#?}");
+    assert!(format[0]
+        .attr("code.file.path")
+        .is_some_and(|f| f.contains("itoa")));
 }
