@@ -183,6 +183,8 @@ pub fn main(args: Vec<String>) -> Result<ExitCode> {
             let o = Options::parse(rest)?;
             crate::expand::run(&o)
         }
+        "collector" => crate::collect::collector(rest),
+        "traces" => crate::collect::traces(rest),
         "vendor" => {
             let o = Options::parse(rest)?;
             let ws = workspace(&o)?;
@@ -203,6 +205,8 @@ USAGE:
     cargo instrument explain [cargo build options]   where every rule matched, and why others did not
     cargo instrument expand -p PACKAGE [cargo build options]   the rewritten source as a diff
     cargo instrument vendor [cargo vendor options]   cargo vendor, the runtime's dependencies included
+    cargo instrument collector [--http ADDR] [--grpc ADDR] [--ui ADDR] [--file PATH]   the bundled collector
+    cargo instrument traces [--endpoint URL | --file PATH] [--service S] [--last N] [--follow]
 
 Rules: the built-in catalog, the workspace's rules.toml, and each --rules FILE (docs/rules.md).
 Artifacts go to <target-dir>/instrument; the project's files are never modified."

@@ -1,0 +1,29 @@
+//! The exporters: `debug` (console), `file` (OTLP JSON lines) and the viewer's store.
+
+mod debug;
+mod file;
+
+pub use debug::{Debug, Verbosity};
+pub use file::{File, Rotation};
+
+use std::sync::Arc;
+
+use crate::pipeline::Exporter;
+use crate::signal::Payload;
+use crate::store::{rows, Store};
+
+/// Feeds the in-memory store that the viewer and `cargo instrument traces` read.
+pub struct ToStore(pub Arc<Store>);
+
+impl Exporter for ToStore {
+    fn name(&self) -> String {
+        "viewer store".into()
+    }
+
+    fn export(&mut self, batch: &Payload) -> Result<(), String> {
+        if let Payload::Traces(req) = batch {
+            self.0.insert(rows(req));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! instgo-collector: the bundled OTLP collector and trace viewer behind
+//! `cargo instrument collector`.
+//!
+//! Receivers (OTLP/gRPC, OTLP/HTTP) → [`pipeline`] (memory limiter, batching, one bounded
+//! queue per exporter) → exporters ([`exporter`]: debug, file, and the [`store`] the
+//! viewer and `cargo instrument traces` read through [`api`]).
+//!
+//! It binds loopback addresses only: serving another interface needs authentication,
+//! which this version does not have yet, so such an address is refused at start.
+
+pub mod api;
+pub mod client;
+pub mod exporter;
+pub mod pipeline;
+pub mod receiver;
+pub mod signal;
+pub mod store;
+pub mod tree;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pipeline::{Exporter, Limits, Pipeline};
+use store::Store;
+
+/// Default addresses: OTLP's ports, and the viewer beside them.
+pub const DEFAULT_GRPC: &str = "127.0.0.1:4317";
+pub const DEFAULT_HTTP: &str = "127.0.0.1:4318";
+pub const DEFAULT_UI: &str = "127.0.0.1:4319";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// OTLP/gRPC; `None` turns the receiver off.
+    pub grpc: Option<SocketAddr>,
+    /// OTLP/HTTP; `None` turns the receiver off.
+    pub http: Option<SocketAddr>,
+    /// The viewer and its API; `None` turns it off.
+    pub ui: Option<SocketAddr>,
+    /// A file exporter writing OTLP JSON lines here.
+    pub file: Option<PathBuf>,
+    pub file_rotation: exporter::Rotation,
+    /// The debug exporter, on stdout.
+    pub debug: Option<exporter::Verbosity>,
+    pub limits: Limits,
+    /// Largest request body or gRPC message accepted.
+    pub max_body: usize,
+    /// Traces the viewer keeps.
+    pub max_traces: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            grpc: DEFAULT_GRPC.parse().ok(),
+            http: DEFAULT_HTTP.parse().ok(),
+            ui: DEFAULT_UI.parse().ok(),
+            file: None,
+            file_rotation: exporter::Rotation::default(),
+            debug: None,
+            limits: Limits::default(),
+            max_body: 16 * 1024 * 1024,
+            max_traces: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "{addr} ({what}) is not a loopback address: serving other machines needs a token, \
+         which this collector does not support yet; use 127.0.0.1 or [::1]"
+    )]
+    NotLoopback {
+        addr: SocketAddr,
+        what: &'static str,
+    },
+    #[error("cannot open the file exporter's {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A collector that is running; [`Running::stop`] ends it and flushes the exporters.
+pub struct Running {
+    /// The addresses actually bound (port 0 in the config picks a free one).
+    pub grpc: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub ui: Option<SocketAddr>,
+    pub store: Arc<Store>,
+    pub pipeline: Arc<Pipeline>,
+    stop: tokio::sync::watch::Sender<bool>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn bind(
+    addr: Option<SocketAddr>,
+    what: &'static str,
+) -> Result<Option<tokio::net::TcpListener>, StartError> {
+    let Some(addr) = addr else { return Ok(None) };
+    if !addr.ip().is_loopback() {
+        return Err(StartError::NotLoopback { addr, what });
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| StartError::Bind { addr, what, source })
+}
+
+/// Binds every address first (so a taken port fails before anything runs), then serves.
+/// Must be called inside a multi-thread tokio runtime.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let grpc = bind(config.grpc, "OTLP/gRPC").await?;
+    let http = bind(config.http, "OTLP/HTTP").await?;
+    let ui = bind(config.ui, "viewer").await?;
+
+    let store = Arc::new(Store::new(config.max_traces));
+    let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(exporter::ToStore(store.clone()))];
+    if let Some(path) = &config.file {
+        let f = exporter::File::new(path, config.file_rotation.clone()).map_err(|source| {
+            StartError::File {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        exporters.push(Box::new(f));
+    }
+    if let Some(verbosity) = config.debug {
+        exporters.push(Box::new(exporter::Debug { verbosity }));
+    }
+    let pipeline = Pipeline::start(config.limits.clone(), exporters);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut servers = Vec::new();
+    let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let (grpc_addr, http_addr, ui_addr) = (addr(&grpc), addr(&http), addr(&ui));
+
+    if let Some(listener) = grpc {
+        use receiver::grpc::{Logs, Metrics, Service, Traces};
+        let max = config.max_body;
+        let routes = tonic::service::Routes::new(Service::<Traces>::new(pipeline.clone(), max))
+            .add_service(Service::<Metrics>::new(pipeline.clone(), max))
+            .add_service(Service::<Logs>::new(pipeline.clone(), max));
+        let shutdown = until_stopped();
+        servers.push(tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
+                eprintln!("collector: the OTLP/gRPC receiver stopped: {e}");
+            }
+        }));
+    }
+    if let Some(listener) = http {
+        let app = receiver::http::router(pipeline.clone(), config.max_body);
+        servers.push(serve(listener, app, until_stopped()));
+    }
+    if let Some(listener) = ui {
+        servers.push(serve(listener, api::router(store.clone()), until_stopped()));
+    }
+    Ok(Running {
+        grpc: grpc_addr,
+        http: http_addr,
+        ui: ui_addr,
+        store,
+        pipeline,
+        stop,
+        servers,
+    })
+}
+
+fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            eprintln!("collector: an HTTP server stopped: {e}");
+        }
+    })
+}
+
+impl Running {
+    /// Stops the receivers, then lets every exporter finish its queue.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for s in self.servers {
+            let _ = s.await;
+        }
+        let pipeline = self.pipeline;
+        let _ = tokio::task::spawn_blocking(move || pipeline.shutdown()).await;
+    }
+}

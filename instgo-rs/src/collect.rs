@@ -1,0 +1,223 @@
+//! `cargo instrument collector` and `cargo instrument traces`: thin fronts over the
+//! instgo-collector library.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use instgo_collector::client::{read_file, Endpoint};
+use instgo_collector::store::{Query, SpanRow, Store};
+use instgo_collector::{exporter::Verbosity, Config};
+
+/// Takes the value of `flag` at `args[*i]` (`--flag V` or `--flag=V`).
+fn value(args: &[String], i: &mut usize, flag: &str) -> Result<Option<String>> {
+    let a = &args[*i];
+    if a == flag {
+        *i += 1;
+        return args
+            .get(*i)
+            .cloned()
+            .map(Some)
+            .with_context(|| format!("{flag} needs a value"));
+    }
+    Ok(a.strip_prefix(flag)
+        .and_then(|r| r.strip_prefix('='))
+        .map(str::to_string))
+}
+
+fn addr(v: &str, flag: &str) -> Result<Option<std::net::SocketAddr>> {
+    if v == "off" {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .with_context(|| format!("{flag} {v:?}: expected HOST:PORT (e.g. 127.0.0.1:4318) or off"))
+}
+
+pub fn collector(args: &[String]) -> Result<ExitCode> {
+    let mut c = Config::default();
+    let mut i = 0;
+    while i < args.len() {
+        if let Some(v) = value(args, &mut i, "--grpc")? {
+            c.grpc = addr(&v, "--grpc")?;
+        } else if let Some(v) = value(args, &mut i, "--http")? {
+            c.http = addr(&v, "--http")?;
+        } else if let Some(v) = value(args, &mut i, "--ui")? {
+            c.ui = addr(&v, "--ui")?;
+        } else if let Some(v) = value(args, &mut i, "--file")? {
+            c.file = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--debug")? {
+            c.debug = Some(match v.as_str() {
+                "basic" => Verbosity::Basic,
+                "detailed" => Verbosity::Detailed,
+                other => bail!("--debug {other:?}: expected basic or detailed"),
+            });
+        } else if args[i] == "-h" || args[i] == "--help" {
+            println!(
+                "cargo instrument collector: receive OTLP, keep recent traces for the viewer, export
+
+OPTIONS:
+    --grpc ADDR     OTLP/gRPC receiver (default {g}; off to disable)
+    --http ADDR     OTLP/HTTP receiver (default {h}; off to disable)
+    --ui ADDR       trace viewer and its API (default {u}; off to disable)
+    --file PATH     also write what arrives to PATH as OTLP JSON lines (rotated at 100 MB)
+    --debug LEVEL   also print what arrives: basic (counts) or detailed (trace trees)",
+                g = instgo_collector::DEFAULT_GRPC,
+                h = instgo_collector::DEFAULT_HTTP,
+                u = instgo_collector::DEFAULT_UI,
+            );
+            return Ok(ExitCode::SUCCESS);
+        } else {
+            bail!(
+                "unknown collector option {:?}; see `cargo instrument collector --help`",
+                args[i]
+            );
+        }
+        i += 1;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the collector's runtime")?;
+    rt.block_on(async {
+        let running = instgo_collector::start(c).await?;
+        let show = |what: &str, a: Option<std::net::SocketAddr>, scheme: &str| {
+            if let Some(a) = a {
+                eprintln!("collector: {what:<10} {scheme}{a}");
+            }
+        };
+        show("OTLP/gRPC", running.grpc, "");
+        show("OTLP/HTTP", running.http, "http://");
+        show("viewer", running.ui, "http://");
+        eprintln!("collector: running; Ctrl-C stops it");
+        tokio::signal::ctrl_c().await.ok();
+        eprintln!("collector: stopping");
+        running.stop().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn traces(args: &[String]) -> Result<ExitCode> {
+    let mut file = None;
+    let mut endpoint = format!("http://{}", instgo_collector::DEFAULT_UI);
+    let mut q = Query {
+        limit: Some(10),
+        ..Query::default()
+    };
+    let mut follow = false;
+    let mut i = 0;
+    while i < args.len() {
+        if let Some(v) = value(args, &mut i, "--file")? {
+            file = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--endpoint")? {
+            endpoint = v;
+        } else if let Some(v) = value(args, &mut i, "--service")? {
+            q.service = Some(v);
+        } else if let Some(v) = value(args, &mut i, "--last")? {
+            q.limit = Some(
+                v.parse()
+                    .with_context(|| format!("--last {v:?}: expected a number"))?,
+            );
+        } else if args[i] == "--follow" {
+            follow = true;
+        } else if args[i] == "--errors" {
+            q.errors = true;
+        } else if args[i] == "-h" || args[i] == "--help" {
+            println!(
+                "cargo instrument traces: print recent traces as trees
+
+OPTIONS:
+    --endpoint URL  a running collector's viewer address (default http://{})
+    --file PATH     an OTLP JSON-lines file instead (the collector's --file output)
+    --service NAME  traces that involve this service
+    --errors        traces with an error
+    --last N        the N most recent (default 10)
+    --follow        keep printing traces as they complete",
+                instgo_collector::DEFAULT_UI
+            );
+            return Ok(ExitCode::SUCCESS);
+        } else {
+            bail!(
+                "unknown traces option {:?}; see `cargo instrument traces --help`",
+                args[i]
+            );
+        }
+        i += 1;
+    }
+    let source = match &file {
+        Some(path) => Source::File {
+            path: path.clone(),
+            offset: 0,
+            store: Store::new(100_000),
+        },
+        None => Source::Endpoint(Endpoint::new(&endpoint)?),
+    };
+    run_traces(source, q, follow)
+}
+
+enum Source {
+    File {
+        path: PathBuf,
+        offset: u64,
+        store: Store,
+    },
+    Endpoint(Endpoint),
+}
+
+impl Source {
+    /// The matching traces now, oldest first, with their spans.
+    fn fetch(&mut self, q: &Query) -> Result<Vec<(String, Vec<SpanRow>)>> {
+        let mut out = Vec::new();
+        match self {
+            Source::File {
+                path,
+                offset,
+                store,
+            } => {
+                *offset = read_file(path, *offset, store)?;
+                for t in store.search(q).into_iter().rev() {
+                    out.extend(store.trace(&t.trace_id).map(|s| (t.trace_id, s)));
+                }
+            }
+            Source::Endpoint(e) => {
+                for t in e.search(q)?.into_iter().rev() {
+                    let spans = e.trace(&t.trace_id)?;
+                    out.push((t.trace_id, spans));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn run_traces(mut source: Source, q: Query, follow: bool) -> Result<ExitCode> {
+    let first = source.fetch(&q)?;
+    if !follow {
+        if first.is_empty() {
+            eprintln!("no traces (yet)");
+        }
+        for (_, spans) in &first {
+            println!("{}", instgo_collector::tree::render(spans));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A trace is printed once it stopped growing between two looks.
+    let mut printed: HashMap<String, usize> = HashMap::new();
+    let mut last: HashMap<String, usize> = HashMap::new();
+    let mut batch = first;
+    loop {
+        for (id, spans) in &batch {
+            let settled = last.get(id) == Some(&spans.len());
+            if settled && printed.get(id) != Some(&spans.len()) {
+                println!("{}", instgo_collector::tree::render(spans));
+                printed.insert(id.clone(), spans.len());
+            }
+            last.insert(id.clone(), spans.len());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        batch = source.fetch(&q)?;
+    }
+}

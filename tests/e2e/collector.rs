@@ -1,0 +1,140 @@
+//! The bundled collector, as users run it: `cargo instrument collector` in the
+//! background, an instrumented program sending to it, `cargo instrument traces` printing
+//! the trees from the running collector and from its `--file` output.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{binaries, export_to, lock, run, text, BIN};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the collector when the test ends, passing or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn traces(args: &[&str]) -> String {
+    let out = run(Command::new(BIN).arg("instrument").arg("traces").args(args));
+    assert!(
+        out.status.success(),
+        "traces {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn collector_receives_and_traces_prints_the_trees() {
+    let _l = lock();
+    let (_, inst) = binaries();
+    let (http, ui) = (free_port(), free_port());
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("collector-e2e");
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("traces.jsonl");
+    let _collector = Running(
+        Command::new(BIN)
+            .args(["instrument", "collector", "--grpc", "off"])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--ui", &format!("127.0.0.1:{ui}")])
+            .arg("--file")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    until("the collector to listen", || {
+        TcpStream::connect(("127.0.0.1", http)).ok()
+    });
+
+    // A garbage request is refused and changes nothing for the next sender.
+    let mut s = TcpStream::connect(("127.0.0.1", http)).unwrap();
+    s.write_all(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+          Content-Length: 4\r\nConnection: close\r\n\r\n\xff\xff\xff\xff",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let out = run(export_to(
+        &mut Command::new(inst),
+        &format!("http://127.0.0.1:{http}"),
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let endpoint = format!("http://127.0.0.1:{ui}");
+    let live = until("the trace in the collector", || {
+        let t = traces(&[
+            "--endpoint",
+            &endpoint,
+            "--service",
+            "shapes-app",
+            "--last",
+            "20",
+        ]);
+        t.contains("on_thread").then_some(t)
+    });
+    // Trees: a header per trace, spans indented under their parents.
+    assert!(
+        live.lines()
+            .any(|l| l.starts_with("trace ") && l.contains("shapes-app")),
+        "{live}"
+    );
+    assert!(
+        live.lines()
+            .any(|l| l.starts_with("  ") && !l.starts_with("   ")),
+        "{live}"
+    );
+    assert!(
+        live.lines().any(|l| l.starts_with("    ")),
+        "nothing nested:\n{live}"
+    );
+
+    let from_file = traces(&["--file", file.to_str().unwrap(), "--last", "20"]);
+    let headers = |t: &str| {
+        let mut h: Vec<String> = t
+            .lines()
+            .filter(|l| l.starts_with("trace "))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(headers(&live), headers(&from_file), "file:\n{from_file}");
+
+    let none =
+        run(Command::new(BIN).args(["instrument", "traces", "--endpoint", "http://127.0.0.1:1"]));
+    assert!(!none.status.success());
+    assert!(
+        text(&none.stderr).contains("is `cargo instrument collector` running?"),
+        "{}",
+        text(&none.stderr)
+    );
+}
