@@ -89,6 +89,8 @@ pub struct Pipeline {
     pub stats: Vec<Arc<ExporterStats>>,
     /// Requests refused by the memory limiter.
     pub refused: AtomicU64,
+    /// Requests accepted, per signal (traces, metrics, logs).
+    accepted: [AtomicU64; 3],
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
@@ -137,6 +139,7 @@ impl Pipeline {
             to_batcher,
             stats,
             refused: AtomicU64::new(0),
+            accepted: Default::default(),
             threads: std::sync::Mutex::new(threads),
         })
     }
@@ -153,6 +156,7 @@ impl Pipeline {
             });
         }
         self.in_flight.fetch_add(size, Relaxed);
+        self.accepted[signal_index(payload.signal())].fetch_add(1, Relaxed);
         let held = Held {
             payload,
             size,
@@ -161,6 +165,11 @@ impl Pipeline {
         // The batcher lives as long as the pipeline; if it is gone, `held` is dropped.
         let _ = self.to_batcher.send(held);
         Ok(())
+    }
+
+    /// Requests of `signal` accepted so far.
+    pub fn accepted(&self, signal: Signal) -> u64 {
+        self.accepted[signal_index(signal)].load(Relaxed)
     }
 
     /// Bytes held now.
@@ -177,6 +186,14 @@ impl Pipeline {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+fn signal_index(s: Signal) -> usize {
+    match s {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
     }
 }
 
