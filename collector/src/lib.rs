@@ -2,8 +2,9 @@
 //! `cargo instrument collector`.
 //!
 //! Receivers (OTLP/gRPC, OTLP/HTTP) → [`pipeline`] (memory limiter, batching, one bounded
-//! queue per exporter) → exporters ([`exporter`]: debug, file, and the [`store`] the
-//! viewer and `cargo instrument traces` read through [`api`]).
+//! queue per exporter) → exporters ([`exporter`]: debug, file, otlp forwarding — fed from
+//! the on-disk [`wal`] when asked —, and the [`store`] the viewer and
+//! `cargo instrument traces` read through [`api`]).
 //!
 //! It binds loopback addresses only: serving another interface needs authentication,
 //! which this version does not have yet, so such an address is refused at start.
@@ -16,6 +17,7 @@ pub mod receiver;
 pub mod signal;
 pub mod store;
 pub mod tree;
+pub mod wal;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +44,11 @@ pub struct Config {
     pub file_rotation: exporter::Rotation,
     /// The debug exporter, on stdout.
     pub debug: Option<exporter::Verbosity>,
+    /// Forward everything to this OTLP endpoint (`http://host:4318`, `grpc://host:4317`).
+    pub forward: Option<String>,
+    /// Keep what is to be forwarded in this directory until the upstream took it, so
+    /// acknowledged data survives a crash or a restart.
+    pub forward_queue: Option<PathBuf>,
     pub limits: Limits,
     /// Largest request body or gRPC message accepted.
     pub max_body: usize,
@@ -58,6 +65,8 @@ impl Default for Config {
             file: None,
             file_rotation: exporter::Rotation::default(),
             debug: None,
+            forward: None,
+            forward_queue: None,
             limits: Limits::default(),
             max_body: 16 * 1024 * 1024,
             max_traces: 10_000,
@@ -81,6 +90,15 @@ pub enum StartError {
         addr: SocketAddr,
         what: &'static str,
     },
+    #[error("--forward: {0}")]
+    Forward(String),
+    #[error("--forward-queue needs --forward (where to send what it keeps)")]
+    QueueWithoutForward,
+    #[error("cannot open the forward queue in {path}: {source}")]
+    Queue {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the file exporter's {path}: {source}")]
     File {
         path: PathBuf,
@@ -98,6 +116,13 @@ pub struct Running {
     pub pipeline: Arc<Pipeline>,
     stop: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+    /// The forward queue's sender thread, and the flag that stops it.
+    forwarder: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+    /// Counters of the forward exporter, when there is one.
+    pub forward: Option<Arc<exporter::ForwardStats>>,
 }
 
 async fn bind(
@@ -135,7 +160,36 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(verbosity) = config.debug {
         exporters.push(Box::new(exporter::Debug { verbosity }));
     }
-    let pipeline = Pipeline::start(config.limits.clone(), exporters);
+    let upstream = match &config.forward {
+        Some(url) => Some(exporter::Upstream::parse(url).map_err(StartError::Forward)?),
+        None if config.forward_queue.is_some() => return Err(StartError::QueueWithoutForward),
+        None => None,
+    };
+    let mut forward = None;
+    let mut forwarder = None;
+    let mut durable = None;
+    if let Some(upstream) = upstream {
+        let f = exporter::Forward::new(upstream);
+        forward = Some(f.stats.clone());
+        match &config.forward_queue {
+            Some(dir) => {
+                let wal = Arc::new(wal::Wal::open(dir).map_err(|source| StartError::Queue {
+                    path: dir.clone(),
+                    source,
+                })?);
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (w, s) = (wal.clone(), stop.clone());
+                let thread = std::thread::Builder::new()
+                    .name("forward queue".into())
+                    .spawn(move || f.drain(w, s))
+                    .expect("spawning the forward thread");
+                forwarder = Some((stop, thread));
+                durable = Some(wal);
+            }
+            None => exporters.push(Box::new(f)),
+        }
+    }
+    let pipeline = Pipeline::start(config.limits.clone(), exporters, durable);
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
@@ -181,6 +235,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         pipeline,
         stop,
         servers,
+        forwarder,
+        forward,
     })
 }
 
@@ -208,5 +264,10 @@ impl Running {
         }
         let pipeline = self.pipeline;
         let _ = tokio::task::spawn_blocking(move || pipeline.shutdown()).await;
+        // What the forward queue holds stays on disk for the next start.
+        if let Some((stop, thread)) = self.forwarder {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }

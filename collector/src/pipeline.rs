@@ -60,12 +60,13 @@ pub struct ExporterStats {
     warned: AtomicBool,
 }
 
-/// The memory limiter's refusal.
+/// Why a request was not taken; both are worth retrying later.
 #[derive(Debug, thiserror::Error)]
-#[error("the collector holds {held} bytes, over its memory limit of {limit}; retry later")]
-pub struct Refused {
-    pub held: usize,
-    pub limit: usize,
+pub enum Refused {
+    #[error("the collector holds {held} bytes, over its memory limit of {limit}; retry later")]
+    Memory { held: usize, limit: usize },
+    #[error("the forward queue on disk cannot take it ({0}); retry later")]
+    Disk(std::io::Error),
 }
 
 /// A batch and the bytes it holds against the memory limit until the last exporter is
@@ -92,11 +93,18 @@ pub struct Pipeline {
     /// Requests accepted, per signal (traces, metrics, logs).
     accepted: [AtomicU64; 3],
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The forward exporter's on-disk queue: a request is appended (and synced) there
+    /// before it is acknowledged.
+    durable: Option<Arc<crate::wal::Wal>>,
 }
 
 impl Pipeline {
     /// Starts the batcher (on the current tokio runtime) and one thread per exporter.
-    pub fn start(limits: Limits, exporters: Vec<Box<dyn Exporter>>) -> Arc<Pipeline> {
+    pub fn start(
+        limits: Limits,
+        exporters: Vec<Box<dyn Exporter>>,
+        durable: Option<Arc<crate::wal::Wal>>,
+    ) -> Arc<Pipeline> {
         let mut queues = Vec::new();
         let mut stats = Vec::new();
         let mut threads = Vec::new();
@@ -141,6 +149,7 @@ impl Pipeline {
             refused: AtomicU64::new(0),
             accepted: Default::default(),
             threads: std::sync::Mutex::new(threads),
+            durable,
         })
     }
 
@@ -150,10 +159,16 @@ impl Pipeline {
         let held = self.in_flight.load(Relaxed);
         if held + size > self.limits.memory_limit {
             self.refused.fetch_add(1, Relaxed);
-            return Err(Refused {
+            return Err(Refused::Memory {
                 held,
                 limit: self.limits.memory_limit,
             });
+        }
+        if let Some(wal) = &self.durable {
+            if let Err(e) = wal.append(payload.signal(), &payload.to_protobuf()) {
+                self.refused.fetch_add(1, Relaxed);
+                return Err(Refused::Disk(e));
+            }
         }
         self.in_flight.fetch_add(size, Relaxed);
         self.accepted[signal_index(payload.signal())].fetch_add(1, Relaxed);

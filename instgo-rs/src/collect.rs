@@ -48,6 +48,10 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
             c.ui = addr(&v, "--ui")?;
         } else if let Some(v) = value(args, &mut i, "--file")? {
             c.file = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--forward-queue")? {
+            c.forward_queue = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--forward")? {
+            c.forward = Some(v);
         } else if let Some(v) = value(args, &mut i, "--debug")? {
             c.debug = Some(match v.as_str() {
                 "basic" => Verbosity::Basic,
@@ -63,7 +67,11 @@ OPTIONS:
     --http ADDR     OTLP/HTTP receiver (default {h}; off to disable)
     --ui ADDR       trace viewer and its API (default {u}; off to disable)
     --file PATH     also write what arrives to PATH as OTLP JSON lines (rotated at 100 MB)
-    --debug LEVEL   also print what arrives: basic (counts) or detailed (trace trees)",
+    --debug LEVEL   also print what arrives: basic (counts) or detailed (trace trees)
+    --forward URL   also send everything to an OTLP endpoint: http://HOST:PORT (OTLP/HTTP)
+                    or grpc://HOST:PORT (OTLP/gRPC), retrying with backoff
+    --forward-queue DIR   keep what is to be forwarded on disk until the upstream took it:
+                    requests are acknowledged only once stored, and survive kill -9",
                 g = instgo_collector::DEFAULT_GRPC,
                 h = instgo_collector::DEFAULT_HTTP,
                 u = instgo_collector::DEFAULT_UI,

@@ -138,3 +138,75 @@ fn collector_receives_and_traces_prints_the_trees() {
         text(&none.stderr)
     );
 }
+
+/// `--forward-queue`: what the collector acknowledged reaches the upstream even though
+/// the collector was killed with SIGKILL while the upstream was down.
+#[test]
+fn forward_queue_survives_kill_9() {
+    let _l = lock();
+    let (_, inst) = binaries();
+    let (agent_http, up_http, up_ui) = (free_port(), free_port(), free_port());
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("collector-kill");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (queue, file) = (dir.join("queue"), dir.join("agent.jsonl"));
+    let agent = || {
+        Running(
+            Command::new(BIN)
+                .args(["instrument", "collector", "--grpc", "off", "--ui", "off"])
+                .args(["--http", &format!("127.0.0.1:{agent_http}")])
+                .args(["--forward", &format!("http://127.0.0.1:{up_http}")])
+                .arg("--forward-queue")
+                .arg(&queue)
+                .arg("--file")
+                .arg(&file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut first = agent();
+    until("the collector to listen", || {
+        TcpStream::connect(("127.0.0.1", agent_http)).ok()
+    });
+    let out = run(export_to(
+        &mut Command::new(&inst),
+        &format!("http://127.0.0.1:{agent_http}"),
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids = |t: &str| {
+        let mut h: Vec<String> = t
+            .lines()
+            .filter(|l| l.starts_with("trace "))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect();
+        h.sort();
+        h
+    };
+    // What it acknowledged, as its file exporter wrote it.
+    let acked = until("the agent's file", || {
+        let t = traces(&["--file", file.to_str().unwrap(), "--last", "1000"]);
+        t.contains("on_thread").then(|| ids(&t))
+    });
+    first.0.kill().unwrap(); // SIGKILL: no flush, no goodbye
+    first.0.wait().unwrap();
+
+    let _upstream = Running(
+        Command::new(BIN)
+            .args(["instrument", "collector", "--grpc", "off"])
+            .args(["--http", &format!("127.0.0.1:{up_http}")])
+            .args(["--ui", &format!("127.0.0.1:{up_ui}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _second = agent();
+    let endpoint = format!("http://127.0.0.1:{up_ui}");
+    until("every acknowledged trace upstream", || {
+        let got = TcpStream::connect(("127.0.0.1", up_ui))
+            .ok()
+            .map(|_| ids(&traces(&["--endpoint", &endpoint, "--last", "1000"])))?;
+        acked.iter().all(|id| got.contains(id)).then_some(())
+    });
+}

@@ -1,10 +1,13 @@
-//! The exporters: `debug` (console), `file` (OTLP JSON lines) and the viewer's store.
+//! The exporters: `debug` (console), `file` (OTLP JSON lines), `otlp` (forwarding
+//! upstream) and the viewer's store.
 
 mod debug;
 mod file;
+mod otlp;
 
 pub use debug::{Debug, Verbosity};
 pub use file::{File, Rotation};
+pub use otlp::{Forward, ForwardStats, Upstream};
 
 use std::sync::Arc;
 

@@ -140,9 +140,10 @@ impl<K: Kind> UnaryService<Bytes> for Unary<K> {
     }
 }
 
-/// Hands over the message bytes as they are; answers are encoded already.
+/// Hands over the message bytes as they are; answers are encoded already. The forward
+/// exporter's client uses it too.
 #[derive(Clone, Copy)]
-struct RawCodec;
+pub(crate) struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Vec<u8>;
