@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod client;
+pub mod config;
 pub mod exporter;
 pub mod pipeline;
 pub mod receiver;
@@ -23,7 +24,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use config::{ExporterConfig, ExporterKind};
 use pipeline::{Exporter, Limits, Pipeline};
+use signal::Signal;
 use store::Store;
 
 /// Default addresses: OTLP's ports, and the viewer beside them.
@@ -49,6 +52,8 @@ pub struct Config {
     /// Keep what is to be forwarded in this directory until the upstream took it, so
     /// acknowledged data survives a crash or a restart.
     pub forward_queue: Option<PathBuf>,
+    /// Exporters from a config file, each with the signals its pipelines give it.
+    pub exporters: Vec<ExporterConfig>,
     pub limits: Limits,
     /// Largest request body or gRPC message accepted.
     pub max_body: usize,
@@ -67,6 +72,7 @@ impl Default for Config {
             debug: None,
             forward: None,
             forward_queue: None,
+            exporters: Vec::new(),
             limits: Limits::default(),
             max_body: 16 * 1024 * 1024,
             max_traces: 10_000,
@@ -142,51 +148,90 @@ async fn bind(
 /// Binds every address first (so a taken port fails before anything runs), then serves.
 /// Must be called inside a multi-thread tokio runtime.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with_store(config, None).await
+}
+
+/// [`start`], keeping the traces of `store` (a reload must not empty the viewer).
+pub async fn start_with_store(
+    config: Config,
+    store: Option<Arc<Store>>,
+) -> Result<Running, StartError> {
     let grpc = bind(config.grpc, "OTLP/gRPC").await?;
     let http = bind(config.http, "OTLP/HTTP").await?;
     let ui = bind(config.ui, "viewer").await?;
 
-    let store = Arc::new(Store::new(config.max_traces));
-    let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(exporter::ToStore(store.clone()))];
+    let store = store.unwrap_or_else(|| Arc::new(Store::new(config.max_traces)));
+    let all = vec![Signal::Traces, Signal::Metrics, Signal::Logs];
+    let mut exporters: Vec<(Box<dyn Exporter>, Vec<Signal>)> = vec![(
+        Box::new(exporter::ToStore(store.clone())),
+        vec![Signal::Traces],
+    )];
+    let mut configured = config.exporters.clone();
+    // The flags are exporters for every signal.
     if let Some(path) = &config.file {
-        let f = exporter::File::new(path, config.file_rotation.clone()).map_err(|source| {
-            StartError::File {
+        configured.push(ExporterConfig {
+            name: "file".into(),
+            kind: ExporterKind::File {
                 path: path.clone(),
-                source,
-            }
-        })?;
-        exporters.push(Box::new(f));
+                rotation: config.file_rotation.clone(),
+            },
+            signals: all.clone(),
+        });
     }
     if let Some(verbosity) = config.debug {
-        exporters.push(Box::new(exporter::Debug { verbosity }));
+        configured.push(ExporterConfig {
+            name: "debug".into(),
+            kind: ExporterKind::Debug(verbosity),
+            signals: all.clone(),
+        });
     }
-    let upstream = match &config.forward {
-        Some(url) => Some(exporter::Upstream::parse(url).map_err(StartError::Forward)?),
-        None if config.forward_queue.is_some() => return Err(StartError::QueueWithoutForward),
-        None => None,
-    };
+    match (&config.forward, &config.forward_queue) {
+        (Some(url), queue) => configured.push(ExporterConfig {
+            name: "otlp".into(),
+            kind: ExporterKind::Otlp {
+                endpoint: url.clone(),
+                queue: queue.clone(),
+            },
+            signals: all.clone(),
+        }),
+        (None, Some(_)) => return Err(StartError::QueueWithoutForward),
+        (None, None) => {}
+    }
     let mut forward = None;
     let mut forwarder = None;
     let mut durable = None;
-    if let Some(upstream) = upstream {
-        let f = exporter::Forward::new(upstream);
-        forward = Some(f.stats.clone());
-        match &config.forward_queue {
-            Some(dir) => {
-                let wal = Arc::new(wal::Wal::open(dir).map_err(|source| StartError::Queue {
-                    path: dir.clone(),
-                    source,
-                })?);
-                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let (w, s) = (wal.clone(), stop.clone());
-                let thread = std::thread::Builder::new()
-                    .name("forward queue".into())
-                    .spawn(move || f.drain(w, s))
-                    .expect("spawning the forward thread");
-                forwarder = Some((stop, thread));
-                durable = Some(wal);
+    for e in configured {
+        match e.kind {
+            ExporterKind::Debug(verbosity) => {
+                exporters.push((Box::new(exporter::Debug { verbosity }), e.signals))
             }
-            None => exporters.push(Box::new(f)),
+            ExporterKind::File { path, rotation } => {
+                let f = exporter::File::new(&path, rotation)
+                    .map_err(|source| StartError::File { path, source })?;
+                exporters.push((Box::new(f), e.signals));
+            }
+            ExporterKind::Otlp { endpoint, queue } => {
+                let upstream = exporter::Upstream::parse(&endpoint).map_err(StartError::Forward)?;
+                let f = exporter::Forward::new(upstream);
+                forward = Some(f.stats.clone());
+                match queue {
+                    Some(dir) => {
+                        let wal = Arc::new(
+                            wal::Wal::open(&dir)
+                                .map_err(|source| StartError::Queue { path: dir, source })?,
+                        );
+                        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        let (w, s) = (wal.clone(), stop.clone());
+                        let thread = std::thread::Builder::new()
+                            .name("forward queue".into())
+                            .spawn(move || f.drain(w, s))
+                            .expect("spawning the forward thread");
+                        forwarder = Some((stop, thread));
+                        durable = Some((wal, e.signals));
+                    }
+                    None => exporters.push((Box::new(f), e.signals)),
+                }
+            }
         }
     }
     let pipeline = Pipeline::start(config.limits.clone(), exporters, durable);

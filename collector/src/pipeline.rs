@@ -95,20 +95,22 @@ pub struct Pipeline {
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// The forward exporter's on-disk queue: a request is appended (and synced) there
     /// before it is acknowledged.
-    durable: Option<Arc<crate::wal::Wal>>,
+    durable: Option<(Arc<crate::wal::Wal>, Vec<Signal>)>,
 }
 
 impl Pipeline {
     /// Starts the batcher (on the current tokio runtime) and one thread per exporter.
+    /// Each exporter comes with the signals it takes; `durable` is the forward queue on
+    /// disk and the signals it takes.
     pub fn start(
         limits: Limits,
-        exporters: Vec<Box<dyn Exporter>>,
-        durable: Option<Arc<crate::wal::Wal>>,
+        exporters: Vec<(Box<dyn Exporter>, Vec<Signal>)>,
+        durable: Option<(Arc<crate::wal::Wal>, Vec<Signal>)>,
     ) -> Arc<Pipeline> {
         let mut queues = Vec::new();
         let mut stats = Vec::new();
         let mut threads = Vec::new();
-        for mut exporter in exporters {
+        for (mut exporter, signals) in exporters {
             let (tx, mut rx) = mpsc::channel::<Arc<Held>>(limits.queue_size.max(1));
             let st = Arc::new(ExporterStats {
                 name: exporter.name(),
@@ -136,7 +138,7 @@ impl Pipeline {
                 })
                 .expect("spawning an exporter thread");
             threads.push(thread);
-            queues.push((tx, st.clone()));
+            queues.push((tx, st.clone(), signals));
             stats.push(st);
         }
         let (to_batcher, rx) = mpsc::unbounded_channel();
@@ -164,8 +166,13 @@ impl Pipeline {
                 limit: self.limits.memory_limit,
             });
         }
-        if let Some(wal) = &self.durable {
-            if let Err(e) = wal.append(payload.signal(), &payload.to_protobuf()) {
+        if let Some((wal, signals)) = &self.durable {
+            let stored = if signals.contains(&payload.signal()) {
+                wal.append(payload.signal(), &payload.to_protobuf())
+            } else {
+                Ok(())
+            };
+            if let Err(e) = stored {
                 self.refused.fetch_add(1, Relaxed);
                 return Err(Refused::Disk(e));
             }
@@ -212,7 +219,7 @@ fn signal_index(s: Signal) -> usize {
     }
 }
 
-type Queue = (mpsc::Sender<Arc<Held>>, Arc<ExporterStats>);
+type Queue = (mpsc::Sender<Arc<Held>>, Arc<ExporterStats>, Vec<Signal>);
 
 async fn batcher(mut rx: mpsc::UnboundedReceiver<Held>, queues: Vec<Queue>, limits: Limits) {
     let signals = [Signal::Traces, Signal::Metrics, Signal::Logs];
@@ -269,7 +276,11 @@ fn send(batch: Vec<Held>, queues: &[Queue]) {
         size,
         in_flight,
     });
-    for (tx, stats) in queues {
+    let signal = held.payload.signal();
+    for (tx, stats, signals) in queues {
+        if !signals.contains(&signal) {
+            continue;
+        }
         if tx.try_send(held.clone()).is_err() {
             stats.dropped.fetch_add(1, Relaxed);
             if !stats.warned.swap(true, Relaxed) {

@@ -36,24 +36,67 @@ fn addr(v: &str, flag: &str) -> Result<Option<std::net::SocketAddr>> {
         .with_context(|| format!("{flag} {v:?}: expected HOST:PORT (e.g. 127.0.0.1:4318) or off"))
 }
 
+/// The collector's flags; they override what a `--config` file says.
+#[derive(Default, Clone)]
+struct Flags {
+    config: Option<PathBuf>,
+    grpc: Option<Option<std::net::SocketAddr>>,
+    http: Option<Option<std::net::SocketAddr>>,
+    ui: Option<Option<std::net::SocketAddr>>,
+    file: Option<PathBuf>,
+    forward: Option<String>,
+    forward_queue: Option<PathBuf>,
+    debug: Option<Verbosity>,
+}
+
+impl Flags {
+    /// The config file's settings (or the defaults), then the flags.
+    fn config(&self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => instgo_collector::config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(a) = self.grpc {
+            c.grpc = a;
+        }
+        if let Some(a) = self.http {
+            c.http = a;
+        }
+        if let Some(a) = self.ui {
+            c.ui = a;
+        }
+        c.file = self.file.clone().or(c.file);
+        c.forward = self.forward.clone().or(c.forward);
+        c.forward_queue = self.forward_queue.clone().or(c.forward_queue);
+        c.debug = self.debug.or(c.debug);
+        Ok(c)
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 pub fn collector(args: &[String]) -> Result<ExitCode> {
-    let mut c = Config::default();
+    let mut f = Flags::default();
     let mut i = 0;
     while i < args.len() {
-        if let Some(v) = value(args, &mut i, "--grpc")? {
-            c.grpc = addr(&v, "--grpc")?;
+        if let Some(v) = value(args, &mut i, "--config")? {
+            f.config = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--grpc")? {
+            f.grpc = Some(addr(&v, "--grpc")?);
         } else if let Some(v) = value(args, &mut i, "--http")? {
-            c.http = addr(&v, "--http")?;
+            f.http = Some(addr(&v, "--http")?);
         } else if let Some(v) = value(args, &mut i, "--ui")? {
-            c.ui = addr(&v, "--ui")?;
+            f.ui = Some(addr(&v, "--ui")?);
         } else if let Some(v) = value(args, &mut i, "--file")? {
-            c.file = Some(PathBuf::from(v));
+            f.file = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--forward-queue")? {
-            c.forward_queue = Some(PathBuf::from(v));
+            f.forward_queue = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--forward")? {
-            c.forward = Some(v);
+            f.forward = Some(v);
         } else if let Some(v) = value(args, &mut i, "--debug")? {
-            c.debug = Some(match v.as_str() {
+            f.debug = Some(match v.as_str() {
                 "basic" => Verbosity::Basic,
                 "detailed" => Verbosity::Detailed,
                 other => bail!("--debug {other:?}: expected basic or detailed"),
@@ -63,6 +106,8 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
                 "cargo instrument collector: receive OTLP, keep recent traces for the viewer, export
 
 OPTIONS:
+    --config FILE   receivers/processors/exporters/service.pipelines, as the OpenTelemetry
+                    Collector's (YAML; docs in the README); reloaded when it changes
     --grpc ADDR     OTLP/gRPC receiver (default {g}; off to disable)
     --http ADDR     OTLP/HTTP receiver (default {h}; off to disable)
     --ui ADDR       trace viewer and its API (default {u}; off to disable)
@@ -71,7 +116,8 @@ OPTIONS:
     --forward URL   also send everything to an OTLP endpoint: http://HOST:PORT (OTLP/HTTP)
                     or grpc://HOST:PORT (OTLP/gRPC), retrying with backoff
     --forward-queue DIR   keep what is to be forwarded on disk until the upstream took it:
-                    requests are acknowledged only once stored, and survive kill -9",
+                    requests are acknowledged only once stored, and survive kill -9
+Flags override the config file.",
                 g = instgo_collector::DEFAULT_GRPC,
                 h = instgo_collector::DEFAULT_HTTP,
                 u = instgo_collector::DEFAULT_UI,
@@ -85,27 +131,69 @@ OPTIONS:
         }
         i += 1;
     }
+    let config = f.config()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the collector's runtime")?;
-    rt.block_on(async {
-        let running = instgo_collector::start(c).await?;
-        let show = |what: &str, a: Option<std::net::SocketAddr>, scheme: &str| {
-            if let Some(a) = a {
-                eprintln!("collector: {what:<10} {scheme}{a}");
+    rt.block_on(serve(f, config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(running: &instgo_collector::Running) {
+    let line = |what: &str, a: Option<std::net::SocketAddr>, scheme: &str| {
+        if let Some(a) = a {
+            eprintln!("collector: {what:<10} {scheme}{a}");
+        }
+    };
+    line("OTLP/gRPC", running.grpc, "");
+    line("OTLP/HTTP", running.http, "http://");
+    line("viewer", running.ui, "http://");
+}
+
+/// Runs until Ctrl-C; a changed config file is checked and, if good, takes over (the
+/// viewer's traces stay); a bad one is reported and the running config kept.
+async fn serve(f: Flags, mut current: Config) -> Result<()> {
+    let mut running = instgo_collector::start(current.clone()).await?;
+    show(&running);
+    eprintln!("collector: running; Ctrl-C stops it");
+    let mut stamp = f.config.as_deref().and_then(modified);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let Some(path) = &f.config else { continue };
+        let now = modified(path);
+        if now == stamp {
+            continue;
+        }
+        stamp = now;
+        let next = match f.config() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("collector: {e:#}; keeping the running config");
+                continue;
             }
         };
-        show("OTLP/gRPC", running.grpc, "");
-        show("OTLP/HTTP", running.http, "http://");
-        show("viewer", running.ui, "http://");
-        eprintln!("collector: running; Ctrl-C stops it");
-        tokio::signal::ctrl_c().await.ok();
-        eprintln!("collector: stopping");
+        let store = running.store.clone();
         running.stop().await;
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        match instgo_collector::start_with_store(next.clone(), Some(store.clone())).await {
+            Ok(r) => {
+                running = r;
+                current = next;
+                eprintln!("collector: reloaded {}", path.display());
+                show(&running);
+            }
+            Err(e) => {
+                eprintln!("collector: the new config cannot start: {e}; back to the running one");
+                running = instgo_collector::start_with_store(current.clone(), Some(store)).await?;
+            }
+        }
+    }
+    eprintln!("collector: stopping");
+    running.stop().await;
+    Ok(())
 }
 
 pub fn traces(args: &[String]) -> Result<ExitCode> {

@@ -210,3 +210,94 @@ fn forward_queue_survives_kill_9() {
         acked.iter().all(|id| got.contains(id)).then_some(())
     });
 }
+
+/// `--config FILE`: the OpenTelemetry Collector's shape; a broken edit is reported with
+/// its position and the running config kept; a good edit takes over without a restart.
+#[test]
+fn config_file_reloads_and_keeps_running_through_a_bad_edit() {
+    let _l = lock();
+    let (_, inst) = binaries();
+    let (http, ui) = (free_port(), free_port());
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("collector-config");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cfg, log) = (dir.join("collector.yaml"), dir.join("stderr.txt"));
+    let config = |file: &str, extra: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      http: {{ endpoint: 127.0.0.1:{http} }}\n\
+             exporters:\n  file/{file}: {{ path: {} }}\n{extra}\
+             service:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [file/{file}] }}\n\
+             viewer: {{ endpoint: 127.0.0.1:{ui} }}\n",
+            dir.join(format!("{file}.jsonl")).display()
+        )
+    };
+    std::fs::write(&cfg, config("one", "")).unwrap();
+    let _collector = Running(
+        Command::new(BIN)
+            .args(["instrument", "collector", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    until("the collector to listen", || {
+        TcpStream::connect(("127.0.0.1", http)).ok()
+    });
+    let send = || {
+        let out = run(export_to(
+            &mut Command::new(&inst),
+            &format!("http://127.0.0.1:{http}"),
+        ));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    let lines = |name: &str| {
+        std::fs::read_to_string(dir.join(format!("{name}.jsonl")))
+            .map(|t| t.lines().filter(|l| l.contains("on_thread")).count())
+            .unwrap_or(0)
+    };
+    send();
+    until("spans in one.jsonl", || (lines("one") == 1).then_some(()));
+
+    // A typo: reported with its position, and the collector goes on as it was.
+    std::fs::write(
+        &cfg,
+        config("one", "processors:\n  batch: { timeot: 1s }\n"),
+    )
+    .unwrap();
+    let said = until("the bad config reported", || {
+        let t = std::fs::read_to_string(&log).unwrap();
+        t.contains("keeping the running config").then_some(t)
+    });
+    assert!(
+        said.contains(&format!("{}:8:", cfg.display())) && said.contains("unknown field `timeot`"),
+        "{said}"
+    );
+    send();
+    until("more spans in one.jsonl", || {
+        (lines("one") == 2).then_some(())
+    });
+
+    // A good edit: a new file exporter takes over, the viewer keeps what it had.
+    std::fs::write(&cfg, config("two", "")).unwrap();
+    until("the reload", || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("collector: reloaded")
+            .then_some(())
+    });
+    send();
+    until("spans in two.jsonl", || (lines("two") == 1).then_some(()));
+    assert_eq!(lines("one"), 2);
+    let listed = traces(&[
+        "--endpoint",
+        &format!("http://127.0.0.1:{ui}"),
+        "--last",
+        "1000",
+    ]);
+    let on_thread = listed
+        .lines()
+        .filter(|l| l.trim_start().starts_with("on_thread"))
+        .count();
+    assert_eq!(on_thread, 3, "{listed}");
+}

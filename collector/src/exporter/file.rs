@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::pipeline::Exporter;
 use crate::signal::Payload;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rotation {
     /// Size at which the file is rotated (`path` → `path.1` → `path.2`…).
     pub max_bytes: u64,
