@@ -1,7 +1,9 @@
 //! The viewer's HTTP side on the UI address: a JSON API over the store, and the page.
 //!
 //! `GET /api/traces?service=&name=&attr=k=v&min_ms=&errors=true&limit=` — trace list,
-//! newest first; `GET /api/traces/{id}` — one trace's spans; `GET /api/services`.
+//! newest first; `GET /api/traces/{id}` — one trace's spans; `GET /api/services`;
+//! `GET /api/map` — calls between services; `GET /api/red?window_s=900&buckets=30` — rate,
+//! errors and duration percentiles per service.
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/traces", get(list))
         .route("/api/traces/{id}", get(one))
         .route("/api/services", get(services))
+        .route("/api/map", get(map))
+        .route("/api/red", get(red))
         .with_state(store)
 }
 
@@ -35,6 +39,25 @@ async fn one(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Respons
 
 async fn services(State(store): State<Arc<Store>>) -> Response {
     Json(store.services()).into_response()
+}
+
+async fn map(State(store): State<Arc<Store>>) -> Response {
+    Json(store.with_traces(|t| crate::analysis::service_map(t))).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct RedQuery {
+    window_s: Option<u64>,
+    buckets: Option<usize>,
+}
+
+async fn red(State(store): State<Arc<Store>>, Q(q): Q<RedQuery>) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let window = q.window_s.unwrap_or(900).max(1) * 1_000_000_000;
+    let buckets = q.buckets.unwrap_or(30).clamp(1, 500);
+    Json(store.with_traces(|t| crate::analysis::red(t, now, window, buckets))).into_response()
 }
 
 async fn page() -> Html<&'static str> {

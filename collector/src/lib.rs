@@ -9,6 +9,7 @@
 //! It binds loopback addresses only: serving another interface needs authentication,
 //! which this version does not have yet, so such an address is refused at start.
 
+pub mod analysis;
 pub mod api;
 pub mod client;
 pub mod config;

@@ -282,6 +282,13 @@ impl Store {
         out
     }
 
+    /// Runs `f` over every stored trace's spans, under the store's lock.
+    pub fn with_traces<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &[SpanRow]>) -> T) -> T {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut it = inner.traces.values().map(Vec::as_slice);
+        f(&mut it)
+    }
+
     /// Service names seen, sorted.
     pub fn services(&self) -> Vec<String> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,163 @@
+//! The web viewer in headless Chromium: traces from three services go in over OTLP/HTTP,
+//! then `tests/viewer/check.cjs` (playwright-core) loads the page, searches, opens a
+//! trace, reads a span's attributes, the service map and the RED cards.
+//!
+//! Needs Debian's chromium and playwright-core: `.ci/run` installs both and runs this
+//! test with `INSTGO_CHROMIUM` and `INSTGO_PLAYWRIGHT` set (`cargo test -p
+//! instgo-collector --test viewer -- --ignored`). Run without them, it fails and says so.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use instgo_collector::{start, Config};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{
+    status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
+};
+use prost::Message;
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// One service's spans: (trace, id, parent, name, kind, error, attributes).
+type SpanSpec<'a> = (u8, u8, u8, &'a str, i32, bool, &'a [(&'a str, &'a str)]);
+
+fn service(name: &str, spans: &[SpanSpec<'_>], now: u64) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![kv("service.name", name)],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans: spans
+                .iter()
+                .map(|&(trace, id, parent, span, kind, error, attrs)| Span {
+                    trace_id: vec![trace; 16],
+                    span_id: vec![id; 8],
+                    parent_span_id: if parent == 0 { vec![] } else { vec![parent; 8] },
+                    name: span.into(),
+                    kind,
+                    start_time_unix_nano: now - 5_000_000 + u64::from(id) * 100_000,
+                    end_time_unix_nano: now - u64::from(id) * 100_000,
+                    attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+                    status: error.then(|| Status {
+                        code: StatusCode::Error as i32,
+                        message: "out of stock".into(),
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        schema_url: String::new(),
+    }
+}
+
+fn post(addr: SocketAddr, body: &[u8]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs INSTGO_CHROMIUM and INSTGO_PLAYWRIGHT; .ci/run provides them"]
+async fn viewer_in_headless_chromium() {
+    let (chromium, playwright) = (
+        std::env::var("INSTGO_CHROMIUM")
+            .expect("INSTGO_CHROMIUM: a chromium binary (.ci/run installs Debian's)"),
+        std::env::var("INSTGO_PLAYWRIGHT").expect(
+            "INSTGO_PLAYWRIGHT: the playwright-core module directory (.ci/run installs it)",
+        ),
+    );
+    let any = "127.0.0.1:0".parse().ok();
+    let running = start(Config {
+        grpc: None,
+        http: any,
+        ui: any,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![
+            service(
+                "gateway",
+                &[
+                    (
+                        1,
+                        1,
+                        0,
+                        "GET /users/{id}",
+                        2,
+                        false,
+                        &[("http.route", "/users/{id}")],
+                    ),
+                    (
+                        2,
+                        3,
+                        0,
+                        "POST /orders",
+                        2,
+                        false,
+                        &[("http.route", "/orders")],
+                    ),
+                ],
+                now,
+            ),
+            service("users", &[(1, 2, 1, "SELECT users", 2, false, &[])], now),
+            service("orders", &[(2, 4, 3, "reserve stock", 2, true, &[])], now),
+        ],
+    }
+    .encode_to_vec();
+    let http = running.http.unwrap();
+    tokio::task::spawn_blocking(move || post(http, &request))
+        .await
+        .unwrap();
+    while running.store.search(&Default::default()).len() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let url = format!("http://{}", running.ui.unwrap());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/viewer/check.cjs");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(url)
+            .env("INSTGO_CHROMIUM", chromium)
+            .env("INSTGO_PLAYWRIGHT", playwright)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    running.stop().await;
+}
