@@ -19,7 +19,7 @@
 //!   pipelines:
 //!     traces: { receivers: [otlp], processors: [memory_limiter, batch], exporters: [debug, file, otlp/gateway] }
 //!     metrics: { receivers: [otlp], exporters: [otlp/gateway] }
-//! viewer: { endpoint: 127.0.0.1:4319, max_traces: 10000 }
+//! viewer: { endpoint: 127.0.0.1:4319, max_traces: 10000, storage: /var/lib/instgo/traces, max_megabytes: 512 }
 //! ```
 //!
 //! `${env:VAR}` and `${file:PATH}` are replaced before parsing (a missing variable or
@@ -129,6 +129,8 @@ struct PipelineSpec {
 struct Viewer {
     endpoint: Option<String>,
     max_traces: Option<usize>,
+    storage: Option<PathBuf>,
+    max_megabytes: Option<u64>,
 }
 
 /// One exporter as configured, and the signals whose pipelines name it.
@@ -427,6 +429,10 @@ pub fn parse(raw: &str, file: &str, base: &Path) -> Result<crate::Config, Config
             c.ui = Some(addr(e, "viewer endpoint")?);
         }
         c.max_traces = v.max_traces.unwrap_or(c.max_traces);
+        c.storage = v.storage.clone();
+        if let Some(mb) = v.max_megabytes {
+            c.storage_max_bytes = mb * 1024 * 1024;
+        }
     }
     Ok(c)
 }

@@ -14,6 +14,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod exporter;
+pub mod persist;
 pub mod pipeline;
 pub mod receiver;
 pub mod signal;
@@ -60,6 +61,10 @@ pub struct Config {
     pub max_body: usize,
     /// Traces the viewer keeps.
     pub max_traces: usize,
+    /// Where the viewer's traces are kept across restarts (`None`: memory only).
+    pub storage: Option<PathBuf>,
+    /// The bound of `storage`, in bytes.
+    pub storage_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -77,6 +82,8 @@ impl Default for Config {
             limits: Limits::default(),
             max_body: 16 * 1024 * 1024,
             max_traces: 10_000,
+            storage: None,
+            storage_max_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -106,6 +113,8 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("trace storage: {0}")]
+    Storage(#[from] persist::PersistError),
     #[error("cannot open the file exporter's {path}: {source}")]
     File {
         path: PathBuf,
@@ -161,10 +170,19 @@ pub async fn start_with_store(
     let http = bind(config.http, "OTLP/HTTP").await?;
     let ui = bind(config.ui, "viewer").await?;
 
+    let fresh = store.is_none();
     let store = store.unwrap_or_else(|| Arc::new(Store::new(config.max_traces)));
+    let persist = match &config.storage {
+        Some(dir) => Some(persist::Persist::open(
+            dir,
+            config.storage_max_bytes,
+            fresh.then_some(&*store),
+        )?),
+        None => None,
+    };
     let all = vec![Signal::Traces, Signal::Metrics, Signal::Logs];
     let mut exporters: Vec<(Box<dyn Exporter>, Vec<Signal>)> = vec![(
-        Box::new(exporter::ToStore(store.clone())),
+        Box::new(exporter::ToStore(store.clone(), persist)),
         vec![Signal::Traces],
     )];
     let mut configured = config.exporters.clone();

@@ -47,6 +47,16 @@ struct Flags {
     forward: Option<String>,
     forward_queue: Option<PathBuf>,
     debug: Option<Verbosity>,
+    /// `Some(None)`: `--storage off`.
+    storage: Option<Option<PathBuf>>,
+}
+
+/// Where the viewer's traces live between runs unless told otherwise.
+fn default_storage() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("instgo-rs").join("traces"))
 }
 
 impl Flags {
@@ -69,6 +79,10 @@ impl Flags {
         c.forward = self.forward.clone().or(c.forward);
         c.forward_queue = self.forward_queue.clone().or(c.forward_queue);
         c.debug = self.debug.or(c.debug);
+        c.storage = match &self.storage {
+            Some(s) => s.clone(),
+            None => c.storage.or_else(default_storage),
+        };
         Ok(c)
     }
 }
@@ -91,6 +105,8 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
             f.ui = Some(addr(&v, "--ui")?);
         } else if let Some(v) = value(args, &mut i, "--file")? {
             f.file = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--storage")? {
+            f.storage = Some((v != "off").then(|| PathBuf::from(v)));
         } else if let Some(v) = value(args, &mut i, "--forward-queue")? {
             f.forward_queue = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--forward")? {
@@ -111,6 +127,8 @@ OPTIONS:
     --grpc ADDR     OTLP/gRPC receiver (default {g}; off to disable)
     --http ADDR     OTLP/HTTP receiver (default {h}; off to disable)
     --ui ADDR       trace viewer and its API (default {u}; off to disable)
+    --storage DIR   keep the viewer's traces here across restarts, up to 512 MB (default
+                    $XDG_DATA_HOME/instgo-rs/traces; off for memory only)
     --file PATH     also write what arrives to PATH as OTLP JSON lines (rotated at 100 MB)
     --debug LEVEL   also print what arrives: basic (counts) or detailed (trace trees)
     --forward URL   also send everything to an OTLP endpoint: http://HOST:PORT (OTLP/HTTP)

@@ -56,18 +56,24 @@ fn collector_receives_and_traces_prints_the_trees() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("collector-e2e");
     let _ = std::fs::remove_dir_all(&dir);
     let file = dir.join("traces.jsonl");
-    let _collector = Running(
-        Command::new(BIN)
-            .args(["instrument", "collector", "--grpc", "off"])
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .args(["--ui", &format!("127.0.0.1:{ui}")])
-            .arg("--file")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let storage = dir.join("storage");
+    let collector = || {
+        Running(
+            Command::new(BIN)
+                .args(["instrument", "collector", "--grpc", "off"])
+                .args(["--http", &format!("127.0.0.1:{http}")])
+                .args(["--ui", &format!("127.0.0.1:{ui}")])
+                .arg("--file")
+                .arg(&file)
+                .arg("--storage")
+                .arg(&storage)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut first = collector();
     until("the collector to listen", || {
         TcpStream::connect(("127.0.0.1", http)).ok()
     });
@@ -129,6 +135,17 @@ fn collector_receives_and_traces_prints_the_trees() {
     };
     assert_eq!(headers(&live), headers(&from_file), "file:\n{from_file}");
 
+    // Killed and started again on the same storage: the viewer still has every trace.
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let _second = collector();
+    let again = until("the collector back with its traces", || {
+        TcpStream::connect(("127.0.0.1", ui)).ok()?;
+        let t = traces(&["--endpoint", &endpoint, "--last", "1000"]);
+        (headers(&t) == headers(&live)).then_some(t)
+    });
+    assert!(again.contains("on_thread"));
+
     let none =
         run(Command::new(BIN).args(["instrument", "traces", "--endpoint", "http://127.0.0.1:1"]));
     assert!(!none.status.success());
@@ -153,6 +170,7 @@ fn forward_queue_survives_kill_9() {
         Running(
             Command::new(BIN)
                 .args(["instrument", "collector", "--grpc", "off", "--ui", "off"])
+                .args(["--storage", "off"])
                 .args(["--http", &format!("127.0.0.1:{agent_http}")])
                 .args(["--forward", &format!("http://127.0.0.1:{up_http}")])
                 .arg("--forward-queue")
@@ -193,7 +211,14 @@ fn forward_queue_survives_kill_9() {
 
     let _upstream = Running(
         Command::new(BIN)
-            .args(["instrument", "collector", "--grpc", "off"])
+            .args([
+                "instrument",
+                "collector",
+                "--grpc",
+                "off",
+                "--storage",
+                "off",
+            ])
             .args(["--http", &format!("127.0.0.1:{up_http}")])
             .args(["--ui", &format!("127.0.0.1:{up_ui}")])
             .stdout(Stdio::null())
@@ -234,7 +259,7 @@ fn config_file_reloads_and_keeps_running_through_a_bad_edit() {
     std::fs::write(&cfg, config("one", "")).unwrap();
     let _collector = Running(
         Command::new(BIN)
-            .args(["instrument", "collector", "--config"])
+            .args(["instrument", "collector", "--storage", "off", "--config"])
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

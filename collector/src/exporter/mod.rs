@@ -15,8 +15,9 @@ use crate::pipeline::Exporter;
 use crate::signal::Payload;
 use crate::store::{rows, Store};
 
-/// Feeds the in-memory store that the viewer and `cargo instrument traces` read.
-pub struct ToStore(pub Arc<Store>);
+/// Feeds the in-memory store that the viewer and `cargo instrument traces` read, and its
+/// copy on disk when there is one.
+pub struct ToStore(pub Arc<Store>, pub Option<crate::persist::Persist>);
 
 impl Exporter for ToStore {
     fn name(&self) -> String {
@@ -25,7 +26,13 @@ impl Exporter for ToStore {
 
     fn export(&mut self, batch: &Payload) -> Result<(), String> {
         if let Payload::Traces(req) = batch {
-            self.0.insert(rows(req));
+            let spans = rows(req);
+            let saved = match &self.1 {
+                Some(p) => p.append(&spans).map_err(|e| format!("trace storage: {e}")),
+                None => Ok(()),
+            };
+            self.0.insert(spans);
+            return saved;
         }
         Ok(())
     }
