@@ -32,9 +32,16 @@ pub struct Endpoint {
     base: String,
     host: String,
     port: u16,
+    token: Option<String>,
 }
 
 impl Endpoint {
+    /// The collector's token, sent as a bearer token.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
     pub fn new(url: &str) -> Result<Endpoint, ReadError> {
         let fail = |reason: &str| ReadError::Endpoint {
             url: url.to_string(),
@@ -55,6 +62,7 @@ impl Endpoint {
                 .trim_end_matches(']')
                 .to_string(),
             port,
+            token: None,
         })
     }
 
@@ -69,9 +77,14 @@ impl Endpoint {
             ))
         })?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}:{}\r\n{auth}Connection: close\r\n\r\n",
             self.host, self.port
         )
         .map_err(|e| fail(e.to_string()))?;

@@ -20,6 +20,7 @@
 //!     traces: { receivers: [otlp], processors: [memory_limiter, batch], exporters: [debug, file, otlp/gateway] }
 //!     metrics: { receivers: [otlp], exporters: [otlp/gateway] }
 //! viewer: { endpoint: 127.0.0.1:4319, max_traces: 10000, storage: /var/lib/instgo/traces, max_megabytes: 512 }
+//! auth: { token: "${file:/etc/instgo/token}" }   # required to bind other than loopback
 //! ```
 //!
 //! `${env:VAR}` and `${file:PATH}` are replaced before parsing (a missing variable or
@@ -56,6 +57,14 @@ struct File {
     service: Service,
     #[serde(default)]
     viewer: Option<Viewer>,
+    #[serde(default)]
+    auth: Option<Auth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Auth {
+    token: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -424,6 +433,7 @@ pub fn parse(raw: &str, file: &str, base: &Path) -> Result<crate::Config, Config
         ));
     }
     c.exporters = exporters;
+    c.token = f.auth.as_ref().map(|a| a.token.clone());
     if let Some(v) = &f.viewer {
         if let Some(e) = &v.endpoint {
             c.ui = Some(addr(e, "viewer endpoint")?);

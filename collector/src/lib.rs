@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod exporter;
@@ -65,6 +66,8 @@ pub struct Config {
     pub storage: Option<PathBuf>,
     /// The bound of `storage`, in bytes.
     pub storage_max_bytes: u64,
+    /// A bearer token every request must carry; required to bind other than loopback.
+    pub token: Option<String>,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             max_traces: 10_000,
             storage: None,
             storage_max_bytes: 512 * 1024 * 1024,
+            token: None,
         }
     }
 }
@@ -97,8 +101,8 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error(
-        "{addr} ({what}) is not a loopback address: serving other machines needs a token, \
-         which this collector does not support yet; use 127.0.0.1 or [::1]"
+        "{addr} ({what}) is not a loopback address: serving other machines needs a token \
+         (--token-file FILE, or INSTGO_COLLECTOR_TOKEN); or use 127.0.0.1 or [::1]"
     )]
     NotLoopback {
         addr: SocketAddr,
@@ -144,9 +148,10 @@ pub struct Running {
 async fn bind(
     addr: Option<SocketAddr>,
     what: &'static str,
+    token: bool,
 ) -> Result<Option<tokio::net::TcpListener>, StartError> {
     let Some(addr) = addr else { return Ok(None) };
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !token {
         return Err(StartError::NotLoopback { addr, what });
     }
     tokio::net::TcpListener::bind(addr)
@@ -166,9 +171,11 @@ pub async fn start_with_store(
     config: Config,
     store: Option<Arc<Store>>,
 ) -> Result<Running, StartError> {
-    let grpc = bind(config.grpc, "OTLP/gRPC").await?;
-    let http = bind(config.http, "OTLP/HTTP").await?;
-    let ui = bind(config.ui, "viewer").await?;
+    let token = config.token.as_deref().filter(|t| !t.is_empty());
+    let grpc = bind(config.grpc, "OTLP/gRPC", token.is_some()).await?;
+    let http = bind(config.http, "OTLP/HTTP", token.is_some()).await?;
+    let ui = bind(config.ui, "viewer", token.is_some()).await?;
+    let token: Option<Arc<str>> = token.map(Arc::from);
 
     let fresh = store.is_none();
     let store = store.unwrap_or_else(|| Arc::new(Store::new(config.max_traces)));
@@ -269,9 +276,11 @@ pub async fn start_with_store(
     if let Some(listener) = grpc {
         use receiver::grpc::{Logs, Metrics, Service, Traces};
         let max = config.max_body;
-        let routes = tonic::service::Routes::new(Service::<Traces>::new(pipeline.clone(), max))
-            .add_service(Service::<Metrics>::new(pipeline.clone(), max))
-            .add_service(Service::<Logs>::new(pipeline.clone(), max));
+        let t = token.clone();
+        let routes =
+            tonic::service::Routes::new(Service::<Traces>::new(pipeline.clone(), max, t.clone()))
+                .add_service(Service::<Metrics>::new(pipeline.clone(), max, t.clone()))
+                .add_service(Service::<Logs>::new(pipeline.clone(), max, t));
         let shutdown = until_stopped();
         servers.push(tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -285,11 +294,15 @@ pub async fn start_with_store(
         }));
     }
     if let Some(listener) = http {
-        let app = receiver::http::router(pipeline.clone(), config.max_body);
+        let app = guarded(
+            receiver::http::router(pipeline.clone(), config.max_body),
+            &token,
+        );
         servers.push(serve(listener, app, until_stopped()));
     }
     if let Some(listener) = ui {
-        servers.push(serve(listener, api::router(store.clone()), until_stopped()));
+        let app = guarded(api::router(store.clone()), &token);
+        servers.push(serve(listener, app, until_stopped()));
     }
     Ok(Running {
         grpc: grpc_addr,
@@ -302,6 +315,17 @@ pub async fn start_with_store(
         forwarder,
         forward,
     })
+}
+
+/// `app` behind the token, when there is one.
+fn guarded(app: axum::Router, token: &Option<Arc<str>>) -> axum::Router {
+    match token {
+        Some(t) => app.layer(axum::middleware::from_fn_with_state(
+            t.clone(),
+            auth::require,
+        )),
+        None => app,
+    }
 }
 
 fn serve(

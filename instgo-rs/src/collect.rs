@@ -49,6 +49,22 @@ struct Flags {
     debug: Option<Verbosity>,
     /// `Some(None)`: `--storage off`.
     storage: Option<Option<PathBuf>>,
+    token: Option<String>,
+}
+
+/// `--token-file`'s content, else `INSTGO_COLLECTOR_TOKEN`.
+fn token(file: Option<&str>) -> Result<Option<String>> {
+    if let Some(f) = file {
+        let t = std::fs::read_to_string(f).with_context(|| format!("--token-file {f}"))?;
+        let t = t.trim().to_string();
+        if t.is_empty() {
+            bail!("--token-file {f} is empty");
+        }
+        return Ok(Some(t));
+    }
+    Ok(std::env::var("INSTGO_COLLECTOR_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty()))
 }
 
 /// Where the viewer's traces live between runs unless told otherwise.
@@ -79,6 +95,7 @@ impl Flags {
         c.forward = self.forward.clone().or(c.forward);
         c.forward_queue = self.forward_queue.clone().or(c.forward_queue);
         c.debug = self.debug.or(c.debug);
+        c.token = self.token.clone().or(c.token);
         c.storage = match &self.storage {
             Some(s) => s.clone(),
             None => c.storage.or_else(default_storage),
@@ -93,6 +110,7 @@ fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
 
 pub fn collector(args: &[String]) -> Result<ExitCode> {
     let mut f = Flags::default();
+    let mut token_file = None;
     let mut i = 0;
     while i < args.len() {
         if let Some(v) = value(args, &mut i, "--config")? {
@@ -105,6 +123,8 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
             f.ui = Some(addr(&v, "--ui")?);
         } else if let Some(v) = value(args, &mut i, "--file")? {
             f.file = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--token-file")? {
+            token_file = Some(v);
         } else if let Some(v) = value(args, &mut i, "--storage")? {
             f.storage = Some((v != "off").then(|| PathBuf::from(v)));
         } else if let Some(v) = value(args, &mut i, "--forward-queue")? {
@@ -127,6 +147,8 @@ OPTIONS:
     --grpc ADDR     OTLP/gRPC receiver (default {g}; off to disable)
     --http ADDR     OTLP/HTTP receiver (default {h}; off to disable)
     --ui ADDR       trace viewer and its API (default {u}; off to disable)
+    --token-file F  a bearer token every request must carry (or INSTGO_COLLECTOR_TOKEN);
+                    needed to listen on other than loopback
     --storage DIR   keep the viewer's traces here across restarts, up to 512 MB (default
                     $XDG_DATA_HOME/instgo-rs/traces; off for memory only)
     --file PATH     also write what arrives to PATH as OTLP JSON lines (rotated at 100 MB)
@@ -149,6 +171,7 @@ Flags override the config file.",
         }
         i += 1;
     }
+    f.token = token(token_file.as_deref())?;
     let config = f.config()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -222,10 +245,13 @@ pub fn traces(args: &[String]) -> Result<ExitCode> {
         ..Query::default()
     };
     let mut follow = false;
+    let mut token_file = None;
     let mut i = 0;
     while i < args.len() {
         if let Some(v) = value(args, &mut i, "--file")? {
             file = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--token-file")? {
+            token_file = Some(v);
         } else if let Some(v) = value(args, &mut i, "--endpoint")? {
             endpoint = v;
         } else if let Some(v) = value(args, &mut i, "--service")? {
@@ -247,6 +273,7 @@ OPTIONS:
     --endpoint URL  a running collector's viewer address (default http://{})
     --file PATH     an OTLP JSON-lines file instead (the collector's --file output)
     --service NAME  traces that involve this service
+    --token-file F  the collector's token (or INSTGO_COLLECTOR_TOKEN)
     --errors        traces with an error
     --last N        the N most recent (default 10)
     --follow        keep printing traces as they complete",
@@ -267,7 +294,9 @@ OPTIONS:
             offset: 0,
             store: Store::new(100_000),
         },
-        None => Source::Endpoint(Endpoint::new(&endpoint)?),
+        None => {
+            Source::Endpoint(Endpoint::new(&endpoint)?.with_token(token(token_file.as_deref())?))
+        }
     };
     run_traces(source, q, follow)
 }

@@ -50,6 +50,7 @@ impl Kind for Logs {
 pub struct Service<K> {
     pipeline: Arc<Pipeline>,
     max_message: usize,
+    token: Option<Arc<str>>,
     kind: PhantomData<K>,
 }
 
@@ -58,16 +59,19 @@ impl<K> Clone for Service<K> {
         Service {
             pipeline: self.pipeline.clone(),
             max_message: self.max_message,
+            token: self.token.clone(),
             kind: PhantomData,
         }
     }
 }
 
 impl<K: Kind> Service<K> {
-    pub fn new(pipeline: Arc<Pipeline>, max_message: usize) -> Self {
+    /// With `token`, calls without `authorization: Bearer TOKEN` are UNAUTHENTICATED.
+    pub fn new(pipeline: Arc<Pipeline>, max_message: usize, token: Option<Arc<str>>) -> Self {
         Service {
             pipeline,
             max_message,
+            token,
             kind: PhantomData,
         }
     }
@@ -95,6 +99,14 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if let Some(token) = &self.token {
+            if !crate::auth::allowed(req.headers(), token) {
+                let status = Status::unauthenticated(
+                    "this collector needs its token: authorization: Bearer TOKEN",
+                );
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        }
         let method = req.uri().path().rsplit('/').next().unwrap_or("");
         if method != "Export" {
             let status = Status::unimplemented(format!("{} has only Export", K::NAME));
