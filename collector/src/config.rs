@@ -21,6 +21,7 @@
 //!     metrics: { receivers: [otlp], exporters: [otlp/gateway] }
 //! viewer: { endpoint: 127.0.0.1:4319, max_traces: 10000, storage: /var/lib/instgo/traces, max_megabytes: 512 }
 //! auth: { token: "${file:/etc/instgo/token}" }   # required to bind other than loopback
+//! tls: { cert_file: cert.pem, key_file: key.pem } # every listener over TLS
 //! ```
 //!
 //! `${env:VAR}` and `${file:PATH}` are replaced before parsing (a missing variable or
@@ -59,6 +60,15 @@ struct File {
     viewer: Option<Viewer>,
     #[serde(default)]
     auth: Option<Auth>,
+    #[serde(default)]
+    tls: Option<Tls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,6 +444,10 @@ pub fn parse(raw: &str, file: &str, base: &Path) -> Result<crate::Config, Config
     }
     c.exporters = exporters;
     c.token = f.auth.as_ref().map(|a| a.token.clone());
+    c.tls = f.tls.as_ref().map(|t| crate::tls::TlsFiles {
+        cert: base.join(&t.cert_file),
+        key: base.join(&t.key_file),
+    });
     if let Some(v) = &f.viewer {
         if let Some(e) = &v.endpoint {
             c.ui = Some(addr(e, "viewer endpoint")?);

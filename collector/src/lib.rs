@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod receiver;
 pub mod signal;
 pub mod store;
+pub mod tls;
 pub mod tree;
 pub mod wal;
 
@@ -68,6 +69,8 @@ pub struct Config {
     pub storage_max_bytes: u64,
     /// A bearer token every request must carry; required to bind other than loopback.
     pub token: Option<String>,
+    /// Serve every listener over TLS with this certificate and key.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             storage: None,
             storage_max_bytes: 512 * 1024 * 1024,
             token: None,
+            tls: None,
         }
     }
 }
@@ -117,6 +121,8 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("trace storage: {0}")]
     Storage(#[from] persist::PersistError),
     #[error("cannot open the file exporter's {path}: {source}")]
@@ -176,6 +182,18 @@ pub async fn start_with_store(
     let http = bind(config.http, "OTLP/HTTP", token.is_some()).await?;
     let ui = bind(config.ui, "viewer", token.is_some()).await?;
     let token: Option<Arc<str>> = token.map(Arc::from);
+    // Certificates are read before anything starts: a bad one fails here.
+    let (acceptor, grpc_tls) = match &config.tls {
+        Some(files) => {
+            let (cert, key) = tls::pem(files)?;
+            let identity = tonic::transport::Identity::from_pem(cert, key);
+            (
+                Some(tls::acceptor(files)?),
+                Some(tonic::transport::ServerTlsConfig::new().identity(identity)),
+            )
+        }
+        None => (None, None),
+    };
 
     let fresh = store.is_none();
     let store = store.unwrap_or_else(|| Arc::new(Store::new(config.max_traces)));
@@ -284,7 +302,17 @@ pub async fn start_with_store(
         let shutdown = until_stopped();
         servers.push(tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            if let Err(e) = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(tls) = grpc_tls {
+                builder = match builder.tls_config(tls) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        eprintln!("collector: the OTLP/gRPC receiver cannot use TLS: {e}");
+                        return;
+                    }
+                };
+            }
+            if let Err(e) = builder
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await
@@ -298,11 +326,11 @@ pub async fn start_with_store(
             receiver::http::router(pipeline.clone(), config.max_body),
             &token,
         );
-        servers.push(serve(listener, app, until_stopped()));
+        servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     if let Some(listener) = ui {
         let app = guarded(api::router(store.clone()), &token);
-        servers.push(serve(listener, app, until_stopped()));
+        servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     Ok(Running {
         grpc: grpc_addr,
@@ -332,7 +360,11 @@ fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
 ) -> tokio::task::JoinHandle<()> {
+    if let Some(acceptor) = acceptor {
+        return tokio::spawn(tls::serve(listener, app, acceptor, shutdown));
+    }
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

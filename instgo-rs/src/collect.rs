@@ -50,6 +50,8 @@ struct Flags {
     /// `Some(None)`: `--storage off`.
     storage: Option<Option<PathBuf>>,
     token: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// `--token-file`'s content, else `INSTGO_COLLECTOR_TOKEN`.
@@ -96,6 +98,16 @@ impl Flags {
         c.forward_queue = self.forward_queue.clone().or(c.forward_queue);
         c.debug = self.debug.or(c.debug);
         c.token = self.token.clone().or(c.token);
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                c.tls = Some(instgo_collector::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            (None, None) => {}
+            _ => bail!("--tls-cert and --tls-key go together"),
+        }
         c.storage = match &self.storage {
             Some(s) => s.clone(),
             None => c.storage.or_else(default_storage),
@@ -125,6 +137,10 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
             f.file = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--token-file")? {
             token_file = Some(v);
+        } else if let Some(v) = value(args, &mut i, "--tls-cert")? {
+            f.tls_cert = Some(PathBuf::from(v));
+        } else if let Some(v) = value(args, &mut i, "--tls-key")? {
+            f.tls_key = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--storage")? {
             f.storage = Some((v != "off").then(|| PathBuf::from(v)));
         } else if let Some(v) = value(args, &mut i, "--forward-queue")? {
@@ -149,6 +165,7 @@ OPTIONS:
     --ui ADDR       trace viewer and its API (default {u}; off to disable)
     --token-file F  a bearer token every request must carry (or INSTGO_COLLECTOR_TOKEN);
                     needed to listen on other than loopback
+    --tls-cert F --tls-key F   serve every listener over TLS (PEM certificate chain and key)
     --storage DIR   keep the viewer's traces here across restarts, up to 512 MB (default
                     $XDG_DATA_HOME/instgo-rs/traces; off for memory only)
     --file PATH     also write what arrives to PATH as OTLP JSON lines (rotated at 100 MB)

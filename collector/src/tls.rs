@@ -1,0 +1,91 @@
+//! TLS for the collector's listeners, when a certificate and key are configured: tonic's
+//! own TLS for gRPC, and rustls in front of hyper for the HTTP receiver and the viewer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+/// PEM files: the certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("the certificate and key do not make a TLS configuration: {0}")]
+    Config(String),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The PEM texts, for tonic.
+pub fn pem(files: &TlsFiles) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    Ok((read(&files.cert)?, read(&files.key)?))
+}
+
+/// A rustls acceptor for the HTTP listeners (HTTP/1.1 and h2 offered by ALPN).
+pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
+    let (cert_pem, key_pem) = pem(files)?;
+    let bad = |path: &Path, what: &str| TlsError::File {
+        path: path.display().to_string(),
+        reason: format!("no {what} in it (PEM expected)"),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(bad(&files.cert, "certificate"));
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| bad(&files.key, "private key"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` resolves. A failed handshake
+/// concerns that client only.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    acceptor: TlsAcceptor,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        }
+    }
+}
