@@ -15,6 +15,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod exporter;
+pub mod metrics;
 pub mod persist;
 pub mod pipeline;
 pub mod receiver;
@@ -139,6 +140,8 @@ pub struct Running {
     pub http: Option<SocketAddr>,
     pub ui: Option<SocketAddr>,
     pub store: Arc<Store>,
+    /// The RED histograms services exported, for the viewer.
+    pub metrics: Arc<metrics::MetricStore>,
     pub pipeline: Arc<Pipeline>,
     stop: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -206,10 +209,17 @@ pub async fn start_with_store(
         None => None,
     };
     let all = vec![Signal::Traces, Signal::Metrics, Signal::Logs];
-    let mut exporters: Vec<(Box<dyn Exporter>, Vec<Signal>)> = vec![(
-        Box::new(exporter::ToStore(store.clone(), persist)),
-        vec![Signal::Traces],
-    )];
+    let metric_store = Arc::new(metrics::MetricStore::default());
+    let mut exporters: Vec<(Box<dyn Exporter>, Vec<Signal>)> = vec![
+        (
+            Box::new(exporter::ToStore(store.clone(), persist)),
+            vec![Signal::Traces],
+        ),
+        (
+            Box::new(exporter::ToMetrics(metric_store.clone())),
+            vec![Signal::Metrics],
+        ),
+    ];
     let mut configured = config.exporters.clone();
     // The flags are exporters for every signal.
     if let Some(path) = &config.file {
@@ -329,7 +339,7 @@ pub async fn start_with_store(
         servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     if let Some(listener) = ui {
-        let app = guarded(api::router(store.clone()), &token);
+        let app = guarded(api::router(store.clone(), metric_store.clone()), &token);
         servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     Ok(Running {
@@ -337,6 +347,7 @@ pub async fn start_with_store(
         http: http_addr,
         ui: ui_addr,
         store,
+        metrics: metric_store,
         pipeline,
         stop,
         servers,

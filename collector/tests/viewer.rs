@@ -1,4 +1,5 @@
-//! The web viewer in headless Chromium: traces from three services go in over OTLP/HTTP,
+//! The web viewer in headless Chromium: traces from three services and a request-duration
+//! histogram go in over OTLP/HTTP,
 //! then `tests/viewer/check.cjs` (playwright-core) loads the page, searches, opens a
 //! trace, reads a span's attributes, the service map and the RED cards.
 //!
@@ -64,11 +65,52 @@ fn service(name: &str, spans: &[SpanSpec<'_>], now: u64) -> ResourceSpans {
     }
 }
 
+/// `orders`' request-duration histogram, cumulative: `count` requests by `time`.
+fn histogram(now: u64, time: u64, count: u64) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric::Data, Histogram, HistogramDataPoint, Metric, ResourceMetrics, ScopeMetrics,
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "orders")],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "http.server.request.duration".into(),
+                    unit: "s".into(),
+                    data: Some(Data::Histogram(Histogram {
+                        aggregation_temporality: 2,
+                        data_points: vec![HistogramDataPoint {
+                            start_time_unix_nano: now - 60_000_000_000,
+                            time_unix_nano: time,
+                            count,
+                            bucket_counts: vec![0, count, 0],
+                            explicit_bounds: vec![0.01, 0.1],
+                            ..Default::default()
+                        }],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            schema_url: String::new(),
+        }],
+    }
+    .encode_to_vec()
+}
+
 fn post(addr: SocketAddr, body: &[u8]) {
+    post_to(addr, "traces", body)
+}
+
+fn post_to(addr: SocketAddr, signal: &str, body: &[u8]) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+        "POST /v1/{signal} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
@@ -134,10 +176,23 @@ async fn viewer_in_headless_chromium() {
     }
     .encode_to_vec();
     let http = running.http.unwrap();
-    tokio::task::spawn_blocking(move || post(http, &request))
-        .await
-        .unwrap();
-    while running.store.search(&Default::default()).len() < 2 {
+    let (early, late) = (
+        histogram(now, now - 10_000_000_000, 50),
+        histogram(now, now, 250),
+    );
+    tokio::task::spawn_blocking(move || {
+        post(http, &request);
+        post_to(http, "metrics", &early);
+        post_to(http, "metrics", &late);
+    })
+    .await
+    .unwrap();
+    while running.store.search(&Default::default()).len() < 2
+        || running
+            .metrics
+            .red(now + 1_000_000_000, 900_000_000_000)
+            .is_empty()
+    {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let url = format!("http://{}", running.ui.unwrap());

@@ -15,6 +15,22 @@ use crate::pipeline::Exporter;
 use crate::signal::Payload;
 use crate::store::{rows, Store};
 
+/// Feeds the RED histograms to the viewer's metric store.
+pub struct ToMetrics(pub Arc<crate::metrics::MetricStore>);
+
+impl Exporter for ToMetrics {
+    fn name(&self) -> String {
+        "viewer metrics".into()
+    }
+
+    fn export(&mut self, batch: &Payload) -> Result<(), String> {
+        if let Payload::Metrics(req) = batch {
+            self.0.insert(req);
+        }
+        Ok(())
+    }
+}
+
 /// Feeds the in-memory store that the viewer and `cargo instrument traces` read, and its
 /// copy on disk when there is one.
 pub struct ToStore(pub Arc<Store>, pub Option<crate::persist::Persist>);

@@ -70,6 +70,11 @@ function expect(cond, what) {
     await page.getByTestId('red-gateway').waitFor();
     const card = await page.getByTestId('red-orders').innerText();
     expect(card.includes('100.0 % errors'), 'the orders card counts its error: ' + card);
+    // From the histogram: 200 requests in the 10 s between the two exports.
+    const fromMetrics = await page.getByTestId('red-metrics-orders').innerText();
+    expect(fromMetrics.includes('20.000 req/s') && fromMetrics.includes('0.0 % errors'),
+      'the orders card has RED from its histogram: ' + fromMetrics);
+    expect(card.includes('from http.server.request.duration'), 'the card names the metric: ' + card);
     expect(errors.length === 0, 'no script errors: ' + errors.join('; '));
     console.log('viewer: all checks passed');
   } finally {
