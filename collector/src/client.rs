@@ -33,7 +33,13 @@ pub struct Endpoint {
     host: String,
     port: u16,
     token: Option<String>,
+    /// For `https://` endpoints.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
+
+/// A byte stream to the collector: plain TCP or TLS over it.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
 
 impl Endpoint {
     /// The collector's token, sent as a bearer token.
@@ -42,27 +48,41 @@ impl Endpoint {
         self
     }
 
-    pub fn new(url: &str) -> Result<Endpoint, ReadError> {
+    /// `http://` or `https://` (trusting the system's roots and `ca_file`).
+    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Endpoint, ReadError> {
         let fail = |reason: &str| ReadError::Endpoint {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| fail("only http:// endpoints (the collector's viewer address)"))?;
+        let (rest, tls) = match url.split_once("://") {
+            Some(("http", rest)) => (rest, None),
+            Some(("https", rest)) => (
+                rest,
+                Some(crate::tls::client(ca_file).map_err(|e| fail(&e))?),
+            ),
+            _ => {
+                return Err(fail(
+                    "expected http:// or https:// (the collector's viewer address)",
+                ))
+            }
+        };
         let authority = rest.split('/').next().unwrap_or("");
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, p.parse().map_err(|_| fail("bad port"))?),
-            None => (authority, 80),
+            None => (authority, if tls.is_some() { 443 } else { 80 }),
         };
         Ok(Endpoint {
-            base: format!("http://{authority}"),
+            base: format!(
+                "{}://{authority}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string(),
             port,
             token: None,
+            tls,
         })
     }
 
@@ -71,12 +91,22 @@ impl Endpoint {
             url: format!("{}{path}", self.base),
             reason,
         };
-        let mut s = TcpStream::connect((self.host.as_str(), self.port)).map_err(|e| {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port)).map_err(|e| {
             fail(format!(
                 "{e} (is `cargo instrument collector` running? its viewer address is the endpoint)"
             ))
         })?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut s: Box<dyn Stream> = match &self.tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| fail(e.to_string()))?;
+                let conn = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| fail(e.to_string()))?;
+                Box::new(rustls::StreamOwned::new(conn, tcp))
+            }
+            None => Box::new(tcp),
+        };
         let auth = self
             .token
             .as_ref()

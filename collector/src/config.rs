@@ -13,7 +13,9 @@
 //!   debug: { verbosity: detailed }
 //!   file: { path: /var/log/traces.jsonl, rotation: { max_megabytes: 100, max_backups: 3 } }
 //!   otlp/gateway:
-//!     endpoint: grpc://gateway:4317
+//!     endpoint: grpcs://gateway:4317              # http(s)://, grpc(s)://
+//!     headers: { authorization: "Bearer ${env:GATEWAY_TOKEN}" }
+//!     tls: { ca_file: /etc/instgo/ca.pem }       # beside the system's roots
 //!     sending_queue: { storage: /var/lib/instgo/queue }
 //! service:
 //!   pipelines:
@@ -113,6 +115,15 @@ struct ExporterSpec {
     rotation: Option<RotationSpec>,
     endpoint: Option<String>,
     sending_queue: Option<QueueSpec>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    tls: Option<ClientTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientTls {
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +181,7 @@ pub enum ExporterKind {
     Otlp {
         endpoint: String,
         queue: Option<PathBuf>,
+        options: crate::exporter::ForwardOptions,
     },
 }
 
@@ -375,6 +387,14 @@ pub fn parse(raw: &str, file: &str, base: &Path) -> Result<crate::Config, Config
                 ExporterKind::Otlp {
                     endpoint,
                     queue: e.sending_queue.as_ref().and_then(|q| q.storage.clone()),
+                    options: crate::exporter::ForwardOptions {
+                        headers: e.headers.clone().into_iter().collect(),
+                        ca_file: e
+                            .tls
+                            .as_ref()
+                            .and_then(|t| t.ca_file.as_ref())
+                            .map(|c| base.join(c)),
+                    },
                 }
             }
             other => {

@@ -57,6 +57,8 @@ pub struct Config {
     /// Keep what is to be forwarded in this directory until the upstream took it, so
     /// acknowledged data survives a crash or a restart.
     pub forward_queue: Option<PathBuf>,
+    /// Headers and CA for `forward`.
+    pub forward_options: exporter::ForwardOptions,
     /// Exporters from a config file, each with the signals its pipelines give it.
     pub exporters: Vec<ExporterConfig>,
     pub limits: Limits,
@@ -85,6 +87,7 @@ impl Default for Config {
             debug: None,
             forward: None,
             forward_queue: None,
+            forward_options: Default::default(),
             exporters: Vec::new(),
             limits: Limits::default(),
             max_body: 16 * 1024 * 1024,
@@ -245,6 +248,7 @@ pub async fn start_with_store(
             kind: ExporterKind::Otlp {
                 endpoint: url.clone(),
                 queue: queue.clone(),
+                options: config.forward_options.clone(),
             },
             signals: all.clone(),
         }),
@@ -264,9 +268,13 @@ pub async fn start_with_store(
                     .map_err(|source| StartError::File { path, source })?;
                 exporters.push((Box::new(f), e.signals));
             }
-            ExporterKind::Otlp { endpoint, queue } => {
+            ExporterKind::Otlp {
+                endpoint,
+                queue,
+                options,
+            } => {
                 let upstream = exporter::Upstream::parse(&endpoint).map_err(StartError::Forward)?;
-                let f = exporter::Forward::new(upstream);
+                let f = exporter::Forward::new(upstream, options).map_err(StartError::Forward)?;
                 forward = Some(f.stats.clone());
                 match queue {
                     Some(dir) => {

@@ -61,6 +61,37 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A client configuration trusting the system's roots, and `ca_file` when given.
+pub fn client(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(ca) = ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+        let mut any = false;
+        for cert in CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok) {
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
+            any = true;
+        }
+        if !any {
+            return Err(format!(
+                "{}: no certificate in it (PEM expected)",
+                ca.display()
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// Serves `app` over TLS on `listener` until `shutdown` resolves. A failed handshake
 /// concerns that client only.
 pub async fn serve(

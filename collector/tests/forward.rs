@@ -169,14 +169,82 @@ async fn the_disk_queue_keeps_what_was_acknowledged_until_the_upstream_is_back()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_forward_settings_are_named() {
     let mut c = collector(0, 0);
-    c.forward = Some("https://collector.example:4318".into());
+    c.forward = Some("ftp://collector.example:4318".into());
     let e = start(c).await.err().unwrap().to_string();
     assert!(
-        e.starts_with("--forward: https://collector.example:4318: forward to http://"),
+        e.starts_with("--forward: ftp://collector.example:4318: forward to http(s)://"),
         "{e}"
     );
     let mut c = collector(0, 0);
     c.forward_queue = Some(std::env::temp_dir());
     let e = start(c).await.err().unwrap().to_string();
     assert!(e.contains("--forward-queue needs --forward"), "{e}");
+}
+
+/// An upstream behind TLS (its own CA) and a token: forwarding trusts the CA file and
+/// sends the token, over OTLP/HTTP and over gRPC; without the token it is refused for
+/// good, not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_over_tls_with_headers() {
+    use instgo_collector::exporter::ForwardOptions;
+    let dir = std::env::temp_dir().join(format!("instgo-forward-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem()).unwrap();
+    let upstream = start(Config {
+        tls: Some(instgo_collector::tls::TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }),
+        token: Some("up-token".into()),
+        ..collector(0, 0)
+    })
+    .await
+    .unwrap();
+    let (up_http, up_grpc) = (upstream.http.unwrap().port(), upstream.grpc.unwrap().port());
+    let options = |token: &str| ForwardOptions {
+        headers: vec![("authorization".into(), format!("Bearer {token}"))],
+        ca_file: Some(dir.join("cert.pem")),
+    };
+    let mut agents = Vec::new();
+    for (i, (url, token)) in [
+        (format!("https://localhost:{up_http}"), "up-token"),
+        (format!("grpcs://localhost:{up_grpc}"), "up-token"),
+        (format!("https://localhost:{up_http}"), "wrong"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = collector(0, 0);
+        c.grpc = None;
+        c.forward = Some(url);
+        c.forward_options = options(token);
+        let agent = start(c).await.unwrap();
+        let addr = agent.http.unwrap();
+        let body = request(&format!("tls-{i}"), 40 + i as u8);
+        assert_eq!(
+            tokio::task::spawn_blocking(move || post(addr, body))
+                .await
+                .unwrap(),
+            200
+        );
+        agents.push(agent);
+    }
+    assert_eq!(services(&upstream, 2).await, ["tls-0", "tls-1"]);
+    // The wrong token: refused for good (401), counted as dropped, not retried for a minute.
+    let refused = &agents[2].forward.as_ref().unwrap().dropped;
+    for _ in 0..100 {
+        if refused.load(std::sync::atomic::Ordering::Relaxed) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(upstream.store.search(&Default::default()).len(), 2);
+    for a in agents {
+        a.stop().await;
+    }
+    upstream.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -73,6 +73,18 @@ async fn every_listener_speaks_tls() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
+    // What `cargo instrument traces --endpoint https://… --ca-file …` reads with.
+    let ui = running.ui.unwrap().port();
+    let ca = dir.join("cert.pem");
+    let listed = tokio::task::spawn_blocking(move || {
+        instgo_collector::client::Endpoint::new(&format!("https://localhost:{ui}"), Some(&ca))
+            .unwrap()
+            .search(&Default::default())
+    })
+    .await
+    .unwrap();
+    assert!(listed.is_ok(), "{listed:?}");
+
     // Plain HTTP to the TLS port gets no HTTP answer.
     let mut plain = tokio::net::TcpStream::connect(running.http.unwrap())
         .await

@@ -52,6 +52,8 @@ struct Flags {
     token: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    forward_headers: Vec<(String, String)>,
+    forward_ca: Option<PathBuf>,
 }
 
 /// `--token-file`'s content, else `INSTGO_COLLECTOR_TOKEN`.
@@ -96,6 +98,10 @@ impl Flags {
         c.file = self.file.clone().or(c.file);
         c.forward = self.forward.clone().or(c.forward);
         c.forward_queue = self.forward_queue.clone().or(c.forward_queue);
+        c.forward_options
+            .headers
+            .extend(self.forward_headers.iter().cloned());
+        c.forward_options.ca_file = self.forward_ca.clone().or(c.forward_options.ca_file);
         c.debug = self.debug.or(c.debug);
         c.token = self.token.clone().or(c.token);
         match (&self.tls_cert, &self.tls_key) {
@@ -143,6 +149,14 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
             f.tls_key = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--storage")? {
             f.storage = Some((v != "off").then(|| PathBuf::from(v)));
+        } else if let Some(v) = value(args, &mut i, "--forward-header")? {
+            let (k, v) = v
+                .split_once('=')
+                .with_context(|| format!("--forward-header {v:?}: expected NAME=VALUE"))?;
+            f.forward_headers
+                .push((k.trim().to_string(), v.trim().to_string()));
+        } else if let Some(v) = value(args, &mut i, "--forward-ca")? {
+            f.forward_ca = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--forward-queue")? {
             f.forward_queue = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--forward")? {
@@ -170,8 +184,10 @@ OPTIONS:
                     $XDG_DATA_HOME/instgo-rs/traces; off for memory only)
     --file PATH     also write what arrives to PATH as OTLP JSON lines (rotated at 100 MB)
     --debug LEVEL   also print what arrives: basic (counts) or detailed (trace trees)
-    --forward URL   also send everything to an OTLP endpoint: http://HOST:PORT (OTLP/HTTP)
-                    or grpc://HOST:PORT (OTLP/gRPC), retrying with backoff
+    --forward URL   also send everything to an OTLP endpoint: http(s)://HOST:PORT (OTLP/HTTP)
+                    or grpc(s)://HOST:PORT (OTLP/gRPC), retrying with backoff
+    --forward-header NAME=VALUE   a header for the upstream (repeatable), e.g. a token
+    --forward-ca FILE   a CA certificate to trust for the upstream, beside the system's
     --forward-queue DIR   keep what is to be forwarded on disk until the upstream took it:
                     requests are acknowledged only once stored, and survive kill -9
 Flags override the config file.",
@@ -263,12 +279,15 @@ pub fn traces(args: &[String]) -> Result<ExitCode> {
     };
     let mut follow = false;
     let mut token_file = None;
+    let mut ca_file: Option<PathBuf> = None;
     let mut i = 0;
     while i < args.len() {
         if let Some(v) = value(args, &mut i, "--file")? {
             file = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--token-file")? {
             token_file = Some(v);
+        } else if let Some(v) = value(args, &mut i, "--ca-file")? {
+            ca_file = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--endpoint")? {
             endpoint = v;
         } else if let Some(v) = value(args, &mut i, "--service")? {
@@ -291,6 +310,7 @@ OPTIONS:
     --file PATH     an OTLP JSON-lines file instead (the collector's --file output)
     --service NAME  traces that involve this service
     --token-file F  the collector's token (or INSTGO_COLLECTOR_TOKEN)
+    --ca-file F     a CA to trust for an https:// endpoint, beside the system's
     --errors        traces with an error
     --last N        the N most recent (default 10)
     --follow        keep printing traces as they complete",
@@ -311,9 +331,9 @@ OPTIONS:
             offset: 0,
             store: Store::new(100_000),
         },
-        None => {
-            Source::Endpoint(Endpoint::new(&endpoint)?.with_token(token(token_file.as_deref())?))
-        }
+        None => Source::Endpoint(
+            Endpoint::new(&endpoint, ca_file.as_deref())?.with_token(token(token_file.as_deref())?),
+        ),
     };
     run_traces(source, q, follow)
 }

@@ -51,7 +51,8 @@ fn the_documented_shape() {
         by_name("otlp/gateway").kind,
         ExporterKind::Otlp {
             endpoint: "grpc://gateway:4317".into(),
-            queue: Some("/tmp/q".into())
+            queue: Some("/tmp/q".into()),
+            options: Default::default(),
         }
     );
     match &by_name("file").kind {
@@ -91,7 +92,7 @@ fn references_and_values_are_checked_where_they_are() {
         e.starts_with("c.yaml:6:") && e.contains("is not HOST:PORT"),
         "{e}"
     );
-    let e = parse_err(&EXAMPLE.replace("grpc://gateway:4317", "https://gateway"));
+    let e = parse_err(&EXAMPLE.replace("grpc://gateway:4317", "ftp://gateway"));
     assert!(e.starts_with("c.yaml:14:"), "{e}");
 }
 
@@ -108,7 +109,8 @@ fn env_and_file_substitution() {
     let kinds: Vec<_> = c.exporters.iter().map(|e| e.kind.clone()).collect();
     assert!(kinds.contains(&ExporterKind::Otlp {
         endpoint: "grpc://from-env:4317".into(),
-        queue: Some("/tmp/q".into())
+        queue: Some("/tmp/q".into()),
+        options: Default::default(),
     }));
     assert!(kinds.iter().any(
         |k| matches!(k, ExporterKind::File { path, .. } if path == Path::new("from-file.jsonl"))

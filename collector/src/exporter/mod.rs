@@ -7,7 +7,7 @@ mod otlp;
 
 pub use debug::{Debug, Verbosity};
 pub use file::{File, Rotation};
-pub use otlp::{Forward, ForwardStats, Upstream};
+pub use otlp::{Forward, ForwardOptions, ForwardStats, Upstream};
 
 use std::sync::Arc;
 

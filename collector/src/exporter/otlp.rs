@@ -1,6 +1,8 @@
 //! `otlp`: forwarding to an upstream OTLP endpoint (an OpenTelemetry Collector fleet, a
-//! vendor's intake), over HTTP/protobuf (`http://host:4318`) or gRPC
-//! (`grpc://host:4317`), retrying transient failures with backoff.
+//! vendor's intake), over HTTP/protobuf (`http://host:4318`, `https://…`) or gRPC
+//! (`grpc://host:4317`, `grpcs://…` over TLS), with headers of the user's (a token),
+//! retrying transient failures with backoff. TLS trusts the system's roots, plus a CA
+//! file when given.
 //!
 //! Two ways to feed it: as an ordinary exporter (batches from its in-memory queue; a
 //! batch still failing after [`GIVE_UP_AFTER`] is dropped and counted), or from the
@@ -26,10 +28,17 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 /// Where to forward.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Upstream {
-    /// `http://host:port` (paths `/v1/traces`… are added).
-    Http { host: String, port: u16 },
-    /// `grpc://host:port`.
-    Grpc { url: String },
+    /// `http://host:port` or `https://…` (paths `/v1/traces`… are added).
+    Http { host: String, port: u16, tls: bool },
+    /// `grpc://host:port` or `grpcs://…`.
+    Grpc { host: String, port: u16, tls: bool },
+}
+
+/// What else forwarding needs: headers to send, and a CA to trust for TLS.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForwardOptions {
+    pub headers: Vec<(String, String)>,
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Upstream {
@@ -47,19 +56,27 @@ impl Upstream {
                 None => Ok((a.to_string(), default)),
             }
         };
-        if let Some(rest) = url.strip_prefix("http://") {
-            let (host, port) = authority(rest, 4318)?;
-            Ok(Upstream::Http { host, port })
-        } else if let Some(rest) = url.strip_prefix("grpc://") {
-            let (host, port) = authority(rest, 4317)?;
-            Ok(Upstream::Grpc {
-                url: format!("http://{host}:{port}"),
-            })
-        } else {
-            Err(format!(
-                "{url}: forward to http://HOST:PORT (OTLP/HTTP) or grpc://HOST:PORT (OTLP/gRPC); \
-                 TLS upstreams are not supported yet"
-            ))
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        match scheme {
+            "http" | "https" => {
+                let (host, port) = authority(rest, if scheme == "https" { 443 } else { 4318 })?;
+                Ok(Upstream::Http {
+                    host,
+                    port,
+                    tls: scheme == "https",
+                })
+            }
+            "grpc" | "grpcs" => {
+                let (host, port) = authority(rest, 4317)?;
+                Ok(Upstream::Grpc {
+                    host,
+                    port,
+                    tls: scheme == "grpcs",
+                })
+            }
+            _ => Err(format!(
+                "{url}: forward to http(s)://HOST:PORT (OTLP/HTTP) or grpc(s)://HOST:PORT (OTLP/gRPC)"
+            )),
         }
     }
 }
@@ -79,6 +96,9 @@ struct Failure {
 
 pub struct Forward {
     upstream: Upstream,
+    options: ForwardOptions,
+    /// For TLS over HTTP: the client configuration (roots).
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// For gRPC: a runtime of the exporter thread's own, and the connection.
     grpc: Option<(tokio::runtime::Runtime, Option<tonic::transport::Channel>)>,
     pub stats: Arc<ForwardStats>,
@@ -92,7 +112,7 @@ pub struct ForwardStats {
 }
 
 impl Forward {
-    pub fn new(upstream: Upstream) -> Forward {
+    pub fn new(upstream: Upstream, options: ForwardOptions) -> Result<Forward, String> {
         let grpc = matches!(upstream, Upstream::Grpc { .. }).then(|| {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -100,27 +120,52 @@ impl Forward {
                 .expect("a current-thread runtime");
             (rt, None)
         });
-        Forward {
+        let tls = match &upstream {
+            Upstream::Http { tls: true, .. } => {
+                Some(crate::tls::client(options.ca_file.as_deref())?)
+            }
+            _ => None,
+        };
+        Ok(Forward {
             upstream,
+            options,
+            tls,
             grpc,
             stats: Arc::default(),
-        }
+        })
     }
 
     fn describe(&self) -> String {
         match &self.upstream {
-            Upstream::Http { host, port } => format!("http://{host}:{port}"),
-            Upstream::Grpc { url } => url.replacen("http://", "grpc://", 1),
+            Upstream::Http { host, port, tls } => {
+                format!("{}://{host}:{port}", if *tls { "https" } else { "http" })
+            }
+            Upstream::Grpc { host, port, tls } => {
+                format!("{}://{host}:{port}", if *tls { "grpcs" } else { "grpc" })
+            }
         }
     }
 
     fn send_once(&mut self, signal: Signal, body: &[u8]) -> Result<(), Failure> {
         match &self.upstream {
-            Upstream::Http { host, port } => http_post(host, *port, signal, body),
-            Upstream::Grpc { url } => {
-                let url = url.clone();
+            Upstream::Http { host, port, .. } => http_post(
+                host,
+                *port,
+                self.tls.clone(),
+                &self.options.headers,
+                signal,
+                body,
+            ),
+            Upstream::Grpc { host, port, tls } => {
+                let target = GrpcTarget {
+                    url: format!("{}://{host}:{port}", if *tls { "https" } else { "http" }),
+                    host: host.clone(),
+                    tls: *tls,
+                    ca_file: self.options.ca_file.clone(),
+                    headers: self.options.headers.clone(),
+                };
                 let (rt, channel) = self.grpc.as_mut().expect("made for gRPC upstreams");
-                rt.block_on(grpc_export(&url, channel, signal, body))
+                rt.block_on(grpc_export(&target, channel, signal, body))
             }
         }
     }
@@ -226,17 +271,45 @@ impl Exporter for Forward {
     }
 }
 
-fn http_post(host: &str, port: u16, signal: Signal, body: &[u8]) -> Result<(), Failure> {
+/// A byte stream to the upstream: plain TCP or TLS over it.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+fn http_post(
+    host: &str,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    headers: &[(String, String)],
+    signal: Signal,
+    body: &[u8],
+) -> Result<(), Failure> {
     let retry = |message: String| Failure {
         message,
         retry: true,
     };
-    let mut s = TcpStream::connect((host, port)).map_err(|e| retry(e.to_string()))?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    s.set_write_timeout(Some(Duration::from_secs(30))).ok();
+    let tcp = TcpStream::connect((host, port)).map_err(|e| retry(e.to_string()))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    tcp.set_write_timeout(Some(Duration::from_secs(30))).ok();
+    let mut s: Box<dyn Stream> = match tls {
+        Some(config) => {
+            let name =
+                rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| Failure {
+                    message: format!("{host}: {e}"),
+                    retry: false,
+                })?;
+            let conn =
+                rustls::ClientConnection::new(config, name).map_err(|e| retry(e.to_string()))?;
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        }
+        None => Box::new(tcp),
+    };
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
         "POST /v1/{} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-protobuf\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         signal.name(),
         body.len()
     );
@@ -262,18 +335,40 @@ fn http_post(host: &str, port: u16, signal: Signal, body: &[u8]) -> Result<(), F
     })
 }
 
+struct GrpcTarget {
+    url: String,
+    host: String,
+    tls: bool,
+    ca_file: Option<std::path::PathBuf>,
+    headers: Vec<(String, String)>,
+}
+
 async fn grpc_export(
-    url: &str,
+    target: &GrpcTarget,
     channel: &mut Option<tonic::transport::Channel>,
     signal: Signal,
     body: &[u8],
 ) -> Result<(), Failure> {
+    let permanent = |message: String| Failure {
+        message,
+        retry: false,
+    };
     if channel.is_none() {
-        let endpoint =
-            tonic::transport::Endpoint::from_shared(url.to_string()).map_err(|e| Failure {
-                message: e.to_string(),
-                retry: false,
-            })?;
+        let mut endpoint = tonic::transport::Endpoint::from_shared(target.url.clone())
+            .map_err(|e| permanent(e.to_string()))?;
+        if target.tls {
+            let mut tls = tonic::transport::ClientTlsConfig::new()
+                .with_native_roots()
+                .domain_name(target.host.clone());
+            if let Some(ca) = &target.ca_file {
+                let pem =
+                    std::fs::read(ca).map_err(|e| permanent(format!("{}: {e}", ca.display())))?;
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| permanent(e.to_string()))?;
+        }
         *channel = Some(endpoint.connect().await.map_err(|e| Failure {
             message: format!("connecting: {e}"),
             retry: true,
@@ -289,9 +384,18 @@ async fn grpc_export(
         Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
         Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     };
+    let mut request = tonic::Request::new(body.to_vec());
+    for (k, v) in &target.headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|e| permanent(format!("header {k}: {e}")))?;
+        let value = v
+            .parse()
+            .map_err(|e| permanent(format!("header {k}: {e}")))?;
+        request.metadata_mut().insert(key, value);
+    }
     let result = grpc
         .unary::<Vec<u8>, Bytes, _>(
-            tonic::Request::new(body.to_vec()),
+            request,
             http::uri::PathAndQuery::from_static(path),
             crate::receiver::grpc::RawCodec,
         )
