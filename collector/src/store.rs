@@ -303,3 +303,101 @@ impl Store {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace: &str, id: &str, parent: &str, service: &str, ms: u64, error: bool) -> SpanRow {
+        SpanRow {
+            trace_id: trace.into(),
+            span_id: id.into(),
+            parent_id: parent.into(),
+            name: format!("{service} {id}"),
+            service: service.into(),
+            kind: 2,
+            start_ns: 1_000,
+            end_ns: 1_000 + ms * 1_000_000,
+            status_code: if error { 2 } else { 0 },
+            status_message: String::new(),
+            attributes: vec![("http.route".into(), format!("/{id}"))],
+            resource: vec![],
+            events: vec![],
+            links: vec![],
+        }
+    }
+
+    fn ids(store: &Store, q: Query) -> Vec<String> {
+        let mut v: Vec<String> = store.search(&q).into_iter().map(|t| t.trace_id).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn every_search_field_narrows() {
+        let store = Store::new(10);
+        store.insert(vec![
+            span("t1", "a", "", "gateway", 50, false),
+            span("t1", "b", "a", "users", 10, false),
+        ]);
+        store.insert(vec![span("t2", "c", "", "gateway", 5, true)]);
+        store.insert(vec![span("t3", "d", "", "orders", 500, false)]);
+        let q = Query::default;
+        assert_eq!(ids(&store, q()), ["t1", "t2", "t3"]);
+        let service = Query {
+            service: Some("users".into()),
+            ..q()
+        };
+        assert_eq!(ids(&store, service), ["t1"]);
+        let name = Query {
+            name: Some("gateway c".into()),
+            ..q()
+        };
+        assert_eq!(ids(&store, name), ["t2"]);
+        let attr = Query {
+            attr: Some("http.route=/d".into()),
+            ..q()
+        };
+        assert_eq!(ids(&store, attr), ["t3"]);
+        let key_only = Query {
+            attr: Some("http.route".into()),
+            ..q()
+        };
+        assert_eq!(ids(&store, key_only).len(), 3);
+        let slow = Query {
+            min_ms: Some(40.0),
+            ..q()
+        };
+        assert_eq!(ids(&store, slow), ["t1", "t3"]);
+        let errors = Query {
+            errors: true,
+            ..q()
+        };
+        assert_eq!(ids(&store, errors), ["t2"]);
+        let limit = Query {
+            limit: Some(1),
+            ..q()
+        };
+        assert_eq!(store.search(&limit).len(), 1);
+        // The root and the trace's services.
+        let t1 = &store.search(&Query {
+            service: Some("users".into()),
+            ..q()
+        })[0];
+        assert_eq!(
+            (t1.root.as_str(), t1.service.as_str()),
+            ("gateway a", "gateway")
+        );
+        assert_eq!(t1.services, ["gateway", "users"]);
+    }
+
+    #[test]
+    fn the_oldest_trace_goes_past_the_bound() {
+        let store = Store::new(2);
+        for t in ["t1", "t2", "t3"] {
+            store.insert(vec![span(t, "a", "", "svc", 1, false)]);
+        }
+        assert!(store.trace("t1").is_none());
+        assert!(store.trace("t2").is_some() && store.trace("t3").is_some());
+    }
+}

@@ -326,3 +326,75 @@ fn config_file_reloads_and_keeps_running_through_a_bad_edit() {
         .count();
     assert_eq!(on_thread, 3, "{listed}");
 }
+
+/// `traces --file … --follow` prints traces as they are appended, each once it settled.
+#[test]
+fn traces_follow_prints_appended_traces() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use std::io::{BufRead, BufReader};
+
+    let line = |trace: u8, name: &str| {
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![trace; 16],
+                        span_id: vec![1; 8],
+                        name: name.into(),
+                        start_time_unix_nano: 1,
+                        end_time_unix_nano: 1_000_001,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        serde_json::to_string(&req).unwrap() + "\n"
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("traces-follow");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("t.jsonl");
+    std::fs::write(&file, line(1, "first")).unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["instrument", "traces", "--follow", "--file"])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => {
+                    seen.push_str(&l);
+                    seen.push('\n');
+                }
+                Err(_) => panic!("{needle:?} never printed; got:\n{seen}"),
+            }
+        }
+    };
+    wait_for("  first");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(line(2, "second").as_bytes())
+        .unwrap();
+    wait_for("  second");
+    assert_eq!(seen.matches("  first").count(), 1, "printed once:\n{seen}");
+}
