@@ -292,3 +292,6 @@ fn send(batch: Vec<Held>, queues: &[Queue]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
