@@ -10,7 +10,8 @@ tool="$repo/target/release/cargo-instrument"
 cd "$repo/examples/shapes"
 "$tool" instrument build
 
-"$tool" instrument collector &
+# --storage off: this run's traces only (by default the viewer keeps them across restarts).
+"$tool" instrument collector --storage off &
 collector=$!
 trap 'kill $collector 2>/dev/null; wait $collector 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
@@ -22,9 +23,14 @@ done
 echo "--- program output ---"
 ./target/instrument/debug/shapes-app
 echo "--- its traces, from the bundled collector (viewer: http://127.0.0.1:4319) ---"
-for _ in $(seq 25); do
-    out="$("$tool" instrument traces --service shapes-app --last 20 2>/dev/null)"
-    [ -n "$out" ] && break
+# The collector batches for 200 ms: print once two looks agree.
+out=""
+for _ in $(seq 50); do
     sleep 0.2
+    now="$("$tool" instrument traces --service shapes-app --last 20 2>/dev/null)"
+    [ -n "$now" ] && [ "$now" = "$out" ] && break
+    out="$now"
 done
 echo "$out"
+echo "--- the ones with errors ---"
+"$tool" instrument traces --service shapes-app --errors --last 5

@@ -232,9 +232,13 @@ async fn serve(f: Flags, mut current: Config) -> Result<()> {
     show(&running);
     eprintln!("collector: running; Ctrl-C stops it");
     let mut stamp = f.config.as_deref().and_then(modified);
+    // SIGTERM (a service manager, `kill`) stops it as Ctrl-C does: exporters flushed.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         let Some(path) = &f.config else { continue };
