@@ -37,10 +37,6 @@ pub struct Endpoint {
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
-/// A byte stream to the collector: plain TCP or TLS over it.
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
-
 impl Endpoint {
     /// The collector's token, sent as a bearer token.
     pub fn with_token(mut self, token: Option<String>) -> Self {
@@ -97,16 +93,8 @@ impl Endpoint {
             ))
         })?;
         tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let mut s: Box<dyn Stream> = match &self.tls {
-            Some(config) => {
-                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                    .map_err(|e| fail(e.to_string()))?;
-                let conn = rustls::ClientConnection::new(config.clone(), name)
-                    .map_err(|e| fail(e.to_string()))?;
-                Box::new(rustls::StreamOwned::new(conn, tcp))
-            }
-            None => Box::new(tcp),
-        };
+        let mut s =
+            crate::tls::over(tcp, &self.host, self.tls.clone()).map_err(|e| fail(e.to_string()))?;
         let auth = self
             .token
             .as_ref()

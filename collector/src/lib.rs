@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod persist;
 pub mod pipeline;
 pub mod receiver;
+pub mod segments;
 pub mod signal;
 pub mod store;
 pub mod tls;
@@ -126,9 +127,9 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("TLS: {0}")]
-    Tls(#[from] tls::TlsError),
+    Tls(tls::TlsError),
     #[error("trace storage: {0}")]
-    Storage(#[from] persist::PersistError),
+    Storage(persist::PersistError),
     #[error("cannot open the file exporter's {path}: {source}")]
     File {
         path: PathBuf,
@@ -191,10 +192,11 @@ pub async fn start_with_store(
     // Certificates are read before anything starts: a bad one fails here.
     let (acceptor, grpc_tls) = match &config.tls {
         Some(files) => {
-            let (cert, key) = tls::pem(files)?;
+            let (cert, key) = tls::pem(files).map_err(StartError::Tls)?;
+            let acceptor = tls::acceptor(files, &cert, &key).map_err(StartError::Tls)?;
             let identity = tonic::transport::Identity::from_pem(cert, key);
             (
-                Some(tls::acceptor(files)?),
+                Some(acceptor),
                 Some(tonic::transport::ServerTlsConfig::new().identity(identity)),
             )
         }
@@ -204,11 +206,10 @@ pub async fn start_with_store(
     let fresh = store.is_none();
     let store = store.unwrap_or_else(|| Arc::new(Store::new(config.max_traces)));
     let persist = match &config.storage {
-        Some(dir) => Some(persist::Persist::open(
-            dir,
-            config.storage_max_bytes,
-            fresh.then_some(&*store),
-        )?),
+        Some(dir) => Some(
+            persist::Persist::open(dir, config.storage_max_bytes, fresh.then_some(&*store))
+                .map_err(StartError::Storage)?,
+        ),
         None => None,
     };
     let all = vec![Signal::Traces, Signal::Metrics, Signal::Logs];

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, HistogramDataPoint};
 
-use crate::store::flat;
+use crate::store::{flat, service_name};
 
 const RED_METRICS: [&str; 2] = ["http.server.request.duration", "rpc.server.duration"];
 
@@ -96,10 +96,7 @@ impl MetricStore {
                 .as_ref()
                 .map(|r| flat(&r.attributes))
                 .unwrap_or_default();
-            let service = resource
-                .iter()
-                .find(|(k, _)| k == "service.name")
-                .map_or_else(|| "unknown_service".into(), |(_, v)| v.clone());
+            let service = service_name(&resource);
             for sm in &rm.scope_metrics {
                 for m in &sm.metrics {
                     if !RED_METRICS.contains(&m.name.as_str()) {

@@ -6,7 +6,7 @@
 //! One collector per directory: a `lock` file holds the owner's pid, and a second
 //! collector is refused while that process lives.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -34,26 +34,14 @@ pub enum PersistError {
     Io { dir: String, source: std::io::Error },
 }
 
+const SUFFIX: &str = ".jsonl";
+
 fn segments(dir: &Path) -> std::io::Result<Vec<(u64, u64)>> {
-    let mut out: Vec<(u64, u64)> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e
-                .file_name()
-                .into_string()
-                .ok()?
-                .strip_suffix(".jsonl")?
-                .parse()
-                .ok()?;
-            Some((n, e.metadata().ok()?.len()))
-        })
-        .collect();
-    out.sort_unstable();
-    Ok(out)
+    crate::segments::list(dir, SUFFIX)
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
-    dir.join(format!("{n:08}.jsonl"))
+    crate::segments::path(dir, n, SUFFIX)
 }
 
 fn alive(pid: u32) -> bool {
@@ -187,10 +175,7 @@ fn load(path: &Path, store: &Store) {
 
 impl Writer {
     fn create(dir: &Path, segment: u64) -> std::io::Result<Writer> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(dir, segment))?;
+        let file = crate::segments::append(dir, segment, SUFFIX)?;
         Ok(Writer {
             segment,
             out: BufWriter::new(file),

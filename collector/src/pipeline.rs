@@ -194,11 +194,6 @@ impl Pipeline {
         self.accepted[signal_index(signal)].load(Relaxed)
     }
 
-    /// Bytes held now.
-    pub fn held(&self) -> usize {
-        self.in_flight.load(Relaxed)
-    }
-
     /// Stops taking requests, sends what is batched, and waits for every exporter to
     /// finish its queue and flush.
     pub fn shutdown(self: Arc<Self>) {

@@ -95,10 +95,7 @@ pub fn rows(req: &ExportTraceServiceRequest) -> Vec<SpanRow> {
             .as_ref()
             .map(|r| flat(&r.attributes))
             .unwrap_or_default();
-        let service = resource
-            .iter()
-            .find(|(k, _)| k == "service.name")
-            .map_or_else(|| "unknown_service".to_string(), |(_, v)| v.clone());
+        let service = service_name(&resource);
         for ss in &rs.scope_spans {
             for s in &ss.spans {
                 let status = s.status.clone().unwrap_or_default();
@@ -134,6 +131,14 @@ pub fn rows(req: &ExportTraceServiceRequest) -> Vec<SpanRow> {
         }
     }
     out
+}
+
+/// `service.name` of a resource's attributes, or OTLP's default for a missing one.
+pub fn service_name(resource: &[(String, String)]) -> String {
+    resource
+        .iter()
+        .find(|(k, _)| k == "service.name")
+        .map_or_else(|| "unknown_service".to_string(), |(_, v)| v.clone())
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -35,21 +35,24 @@ pub fn pem(files: &TlsFiles) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     Ok((read(&files.cert)?, read(&files.key)?))
 }
 
-/// A rustls acceptor for the HTTP listeners (HTTP/1.1 and h2 offered by ALPN).
-pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
-    let (cert_pem, key_pem) = pem(files)?;
+/// A rustls acceptor for the HTTP listeners (HTTP/1.1 and h2 offered by ALPN), from the
+/// PEM texts [`pem`] read (`files` names them in errors).
+pub fn acceptor(
+    files: &TlsFiles,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<TlsAcceptor, TlsError> {
     let bad = |path: &Path, what: &str| TlsError::File {
         path: path.display().to_string(),
         reason: format!("no {what} in it (PEM expected)"),
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .filter_map(Result::ok)
         .collect();
     if certs.is_empty() {
         return Err(bad(&files.cert, "certificate"));
     }
-    let key =
-        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| bad(&files.key, "private key"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| bad(&files.key, "private key"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -90,6 +93,27 @@ pub fn client(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Strin
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A byte stream to a server: plain TCP, or TLS over it.
+pub(crate) trait Stream: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> Stream for T {}
+
+/// `tcp` as is, or wrapped in TLS for `host` when there is a client configuration. A
+/// host that cannot be a TLS server name is `InvalidInput`.
+pub(crate) fn over(
+    tcp: std::net::TcpStream,
+    host: &str,
+    config: Option<Arc<rustls::ClientConfig>>,
+) -> std::io::Result<Box<dyn Stream>> {
+    let Some(config) = config else {
+        return Ok(Box::new(tcp));
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host}: {e}"))
+    })?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+    Ok(Box::new(rustls::StreamOwned::new(conn, tcp)))
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves. A failed handshake

@@ -8,7 +8,7 @@
 //! is kept in `position` (written to a temporary file, synced, renamed); segments behind
 //! it are deleted.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -38,20 +38,17 @@ struct Writer {
     size: u64,
 }
 
+const SUFFIX: &str = ".wal";
+
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
-    dir.join(format!("{n:08}.wal"))
+    crate::segments::path(dir, n, SUFFIX)
 }
 
 fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
-    let mut out: Vec<u64> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(".wal")?.parse().ok()
-        })
-        .collect();
-    out.sort_unstable();
-    Ok(out)
+    Ok(crate::segments::list(dir, SUFFIX)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect())
 }
 
 /// FNV-1a: enough to tell a torn or corrupted record from a whole one.
@@ -221,10 +218,7 @@ enum Read_ {
 
 impl Writer {
     fn create(dir: &Path, segment: u64) -> std::io::Result<Writer> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(dir, segment))?;
+        let file = crate::segments::append(dir, segment, SUFFIX)?;
         // The new file's name must survive a crash too.
         File::open(dir)?.sync_all()?;
         Ok(Writer {
@@ -238,6 +232,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("instgo-wal-{name}-{}", std::process::id()));

@@ -63,7 +63,7 @@ pub(crate) fn metrics(req: &ExportMetricsServiceRequest) -> String {
 fn resource(out: &mut String, r: &Resource) {
     let mut o = Obj::open(out);
     o.list("attributes", &r.attributes, key_value);
-    o.u32("droppedAttributesCount", r.dropped_attributes_count);
+    o.int("droppedAttributesCount", r.dropped_attributes_count);
     o.close();
 }
 
@@ -72,7 +72,7 @@ fn scope(out: &mut String, s: &InstrumentationScope) {
     o.str("name", &s.name);
     o.str("version", &s.version);
     o.list("attributes", &s.attributes, key_value);
-    o.u32("droppedAttributesCount", s.dropped_attributes_count);
+    o.int("droppedAttributesCount", s.dropped_attributes_count);
     o.close();
 }
 
@@ -82,17 +82,17 @@ fn span(out: &mut String, s: &Span) {
     o.hex("spanId", &s.span_id);
     o.str("traceState", &s.trace_state);
     o.hex("parentSpanId", &s.parent_span_id);
-    o.u32("flags", s.flags);
+    o.int("flags", s.flags);
     o.str("name", &s.name);
-    o.i32("kind", s.kind);
+    o.int("kind", s.kind);
     o.u64("startTimeUnixNano", s.start_time_unix_nano);
     o.u64("endTimeUnixNano", s.end_time_unix_nano);
     o.list("attributes", &s.attributes, key_value);
-    o.u32("droppedAttributesCount", s.dropped_attributes_count);
+    o.int("droppedAttributesCount", s.dropped_attributes_count);
     o.list("events", &s.events, event);
-    o.u32("droppedEventsCount", s.dropped_events_count);
+    o.int("droppedEventsCount", s.dropped_events_count);
     o.list("links", &s.links, link);
-    o.u32("droppedLinksCount", s.dropped_links_count);
+    o.int("droppedLinksCount", s.dropped_links_count);
     o.opt("status", s.status.as_ref(), status);
     o.close();
 }
@@ -102,7 +102,7 @@ fn event(out: &mut String, e: &span::Event) {
     o.u64("timeUnixNano", e.time_unix_nano);
     o.str("name", &e.name);
     o.list("attributes", &e.attributes, key_value);
-    o.u32("droppedAttributesCount", e.dropped_attributes_count);
+    o.int("droppedAttributesCount", e.dropped_attributes_count);
     o.close();
 }
 
@@ -112,15 +112,15 @@ fn link(out: &mut String, l: &span::Link) {
     o.hex("spanId", &l.span_id);
     o.str("traceState", &l.trace_state);
     o.list("attributes", &l.attributes, key_value);
-    o.u32("droppedAttributesCount", l.dropped_attributes_count);
-    o.u32("flags", l.flags);
+    o.int("droppedAttributesCount", l.dropped_attributes_count);
+    o.int("flags", l.flags);
     o.close();
 }
 
 fn status(out: &mut String, s: &Status) {
     let mut o = Obj::open(out);
     o.str("message", &s.message);
-    o.i32("code", s.code);
+    o.int("code", s.code);
     o.close();
 }
 
@@ -193,21 +193,21 @@ fn metric(out: &mut String, m: &Metric) {
         Some(metric::Data::Sum(s)) => o.opt("sum", Some(s), |out, s| {
             let mut o = Obj::open(out);
             o.list("dataPoints", &s.data_points, number_point);
-            o.i32("aggregationTemporality", s.aggregation_temporality);
+            o.int("aggregationTemporality", s.aggregation_temporality);
             o.bool("isMonotonic", s.is_monotonic);
             o.close();
         }),
         Some(metric::Data::Histogram(h)) => o.opt("histogram", Some(h), |out, h| {
             let mut o = Obj::open(out);
             o.list("dataPoints", &h.data_points, histogram_point);
-            o.i32("aggregationTemporality", h.aggregation_temporality);
+            o.int("aggregationTemporality", h.aggregation_temporality);
             o.close();
         }),
         Some(metric::Data::ExponentialHistogram(h)) => {
             o.opt("exponentialHistogram", Some(h), |out, h| {
                 let mut o = Obj::open(out);
                 o.list("dataPoints", &h.data_points, exponential_point);
-                o.i32("aggregationTemporality", h.aggregation_temporality);
+                o.int("aggregationTemporality", h.aggregation_temporality);
                 o.close();
             })
         }
@@ -231,7 +231,7 @@ fn number_point(out: &mut String, p: &NumberDataPoint) {
         None => {}
     }
     o.list("exemplars", &p.exemplars, exemplar);
-    o.u32("flags", p.flags);
+    o.int("flags", p.flags);
     o.close();
 }
 
@@ -242,14 +242,12 @@ fn histogram_point(out: &mut String, p: &HistogramDataPoint) {
     o.u64("timeUnixNano", p.time_unix_nano);
     o.u64("count", p.count);
     o.f64("sum", p.sum);
-    o.list("bucketCounts", &p.bucket_counts, |out, n| {
-        let _ = write!(out, "\"{n}\"");
-    });
+    o.list("bucketCounts", &p.bucket_counts, count);
     o.list("explicitBounds", &p.explicit_bounds, |out, b| {
         double(out, *b)
     });
     o.list("exemplars", &p.exemplars, exemplar);
-    o.u32("flags", p.flags);
+    o.int("flags", p.flags);
     o.f64("min", p.min);
     o.f64("max", p.max);
     o.close();
@@ -258,10 +256,8 @@ fn histogram_point(out: &mut String, p: &HistogramDataPoint) {
 fn exponential_point(out: &mut String, p: &ExponentialHistogramDataPoint) {
     let buckets = |out: &mut String, b: &opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets| {
         let mut o = Obj::open(out);
-        o.i32("offset", b.offset);
-        o.list("bucketCounts", &b.bucket_counts, |out, n| {
-            let _ = write!(out, "\"{n}\"");
-        });
+        o.int("offset", b.offset);
+        o.list("bucketCounts", &b.bucket_counts, count);
         o.close();
     };
     let mut o = Obj::open(out);
@@ -270,11 +266,11 @@ fn exponential_point(out: &mut String, p: &ExponentialHistogramDataPoint) {
     o.u64("timeUnixNano", p.time_unix_nano);
     o.u64("count", p.count);
     o.f64("sum", p.sum);
-    o.i32("scale", p.scale);
+    o.int("scale", p.scale);
     o.u64("zeroCount", p.zero_count);
     o.opt("positive", p.positive.as_ref(), buckets);
     o.opt("negative", p.negative.as_ref(), buckets);
-    o.u32("flags", p.flags);
+    o.int("flags", p.flags);
     o.list("exemplars", &p.exemplars, exemplar);
     o.f64("min", p.min);
     o.f64("max", p.max);
@@ -299,7 +295,7 @@ fn summary_point(out: &mut String, p: &SummaryDataPoint) {
         o.f64("value", Some(q.value));
         o.close();
     });
-    o.u32("flags", p.flags);
+    o.int("flags", p.flags);
     o.close();
 }
 
@@ -315,6 +311,11 @@ fn exemplar(out: &mut String, e: &Exemplar) {
     o.hex("spanId", &e.span_id);
     o.hex("traceId", &e.trace_id);
     o.close();
+}
+
+/// A bucket count: 64-bit, so a string.
+fn count(out: &mut String, n: &u64) {
+    let _ = write!(out, "\"{n}\"");
 }
 
 /// One JSON object being written: fields at their default value are left out, as the
@@ -362,14 +363,9 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn u32(&mut self, key: &str, v: u32) {
-        if v != 0 {
-            self.key(key);
-            let _ = write!(self.out, "{v}");
-        }
-    }
-
-    fn i32(&mut self, key: &str, v: i32) {
+    /// A 32-bit integer (a JSON number), left out at zero.
+    fn int(&mut self, key: &str, v: impl Into<i64>) {
+        let v = v.into();
         if v != 0 {
             self.key(key);
             let _ = write!(self.out, "{v}");

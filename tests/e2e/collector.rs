@@ -27,6 +27,19 @@ impl Drop for Running {
     }
 }
 
+/// `cargo instrument collector ARGS` in the background, its output discarded.
+fn spawn_collector(args: &[&str]) -> Running {
+    Running(
+        Command::new(BIN)
+            .args(["instrument", "collector"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -58,20 +71,18 @@ fn collector_receives_and_traces_prints_the_trees() {
     let file = dir.join("traces.jsonl");
     let storage = dir.join("storage");
     let collector = || {
-        Running(
-            Command::new(BIN)
-                .args(["instrument", "collector", "--grpc", "off"])
-                .args(["--http", &format!("127.0.0.1:{http}")])
-                .args(["--ui", &format!("127.0.0.1:{ui}")])
-                .arg("--file")
-                .arg(&file)
-                .arg("--storage")
-                .arg(&storage)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
+        spawn_collector(&[
+            "--grpc",
+            "off",
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--ui",
+            &format!("127.0.0.1:{ui}"),
+            "--file",
+            file.to_str().unwrap(),
+            "--storage",
+            storage.to_str().unwrap(),
+        ])
     };
     let mut first = collector();
     until("the collector to listen", || {
@@ -167,21 +178,22 @@ fn forward_queue_survives_kill_9() {
     let _ = std::fs::remove_dir_all(&dir);
     let (queue, file) = (dir.join("queue"), dir.join("agent.jsonl"));
     let agent = || {
-        Running(
-            Command::new(BIN)
-                .args(["instrument", "collector", "--grpc", "off", "--ui", "off"])
-                .args(["--storage", "off"])
-                .args(["--http", &format!("127.0.0.1:{agent_http}")])
-                .args(["--forward", &format!("http://127.0.0.1:{up_http}")])
-                .arg("--forward-queue")
-                .arg(&queue)
-                .arg("--file")
-                .arg(&file)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
+        spawn_collector(&[
+            "--grpc",
+            "off",
+            "--ui",
+            "off",
+            "--storage",
+            "off",
+            "--http",
+            &format!("127.0.0.1:{agent_http}"),
+            "--forward",
+            &format!("http://127.0.0.1:{up_http}"),
+            "--forward-queue",
+            queue.to_str().unwrap(),
+            "--file",
+            file.to_str().unwrap(),
+        ])
     };
     let mut first = agent();
     until("the collector to listen", || {
@@ -209,23 +221,16 @@ fn forward_queue_survives_kill_9() {
     first.0.kill().unwrap(); // SIGKILL: no flush, no goodbye
     first.0.wait().unwrap();
 
-    let _upstream = Running(
-        Command::new(BIN)
-            .args([
-                "instrument",
-                "collector",
-                "--grpc",
-                "off",
-                "--storage",
-                "off",
-            ])
-            .args(["--http", &format!("127.0.0.1:{up_http}")])
-            .args(["--ui", &format!("127.0.0.1:{up_ui}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _upstream = spawn_collector(&[
+        "--grpc",
+        "off",
+        "--storage",
+        "off",
+        "--http",
+        &format!("127.0.0.1:{up_http}"),
+        "--ui",
+        &format!("127.0.0.1:{up_ui}"),
+    ]);
     let _second = agent();
     let endpoint = format!("http://127.0.0.1:{up_ui}");
     until("every acknowledged trace upstream", || {

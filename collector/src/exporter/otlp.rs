@@ -271,10 +271,6 @@ impl Exporter for Forward {
     }
 }
 
-/// A byte stream to the upstream: plain TCP or TLS over it.
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
-
 fn http_post(
     host: &str,
     port: u16,
@@ -290,19 +286,10 @@ fn http_post(
     let tcp = TcpStream::connect((host, port)).map_err(|e| retry(e.to_string()))?;
     tcp.set_read_timeout(Some(Duration::from_secs(30))).ok();
     tcp.set_write_timeout(Some(Duration::from_secs(30))).ok();
-    let mut s: Box<dyn Stream> = match tls {
-        Some(config) => {
-            let name =
-                rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| Failure {
-                    message: format!("{host}: {e}"),
-                    retry: false,
-                })?;
-            let conn =
-                rustls::ClientConnection::new(config, name).map_err(|e| retry(e.to_string()))?;
-            Box::new(rustls::StreamOwned::new(conn, tcp))
-        }
-        None => Box::new(tcp),
-    };
+    let mut s = crate::tls::over(tcp, host, tls).map_err(|e| Failure {
+        retry: e.kind() != std::io::ErrorKind::InvalidInput,
+        message: e.to_string(),
+    })?;
     let extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
