@@ -60,6 +60,17 @@ fn main() {
         repo.join("Cargo.lock").display().to_string()
     )
     .unwrap();
+    // What the tool does to a crate is its own source: when that changes, every
+    // instrumented artifact must be rebuilt (the driver compares this in state.json).
+    let mut tool_files = Vec::new();
+    files_under(&manifest.join("src"), &mut tool_files);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in &tool_files {
+        for b in std::fs::read(f).unwrap() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    writeln!(code, "pub const TOOL_SOURCE: &str = \"{hash:016x}\";").unwrap();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     std::fs::write(out, code).unwrap();
     println!("cargo:rerun-if-changed={}", runtime.display());
@@ -69,7 +80,7 @@ fn main() {
         "cargo:rerun-if-changed={}",
         repo.join("Cargo.lock").display()
     );
-    for f in runtime_files.iter().chain(&rule_files) {
+    for f in runtime_files.iter().chain(&rule_files).chain(&tool_files) {
         println!("cargo:rerun-if-changed={}", f.display());
     }
 }

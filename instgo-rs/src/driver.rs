@@ -321,7 +321,8 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
 
 /// Cargo knows nothing of rules, so when the rules for a crate change, its artifacts are
 /// cleaned here and cargo rebuilds it (and what depends on it). A new runtime build
-/// (toolchain, target, tool version) invalidates every instrumented artifact.
+/// (toolchain, target, tool version) or a change to the tool's own sources invalidates
+/// every instrumented artifact.
 fn invalidate_changed(
     instrument_dir: &Path,
     rules: &RuleSet,
@@ -334,7 +335,11 @@ fn invalidate_changed(
         *entry = fingerprint::of(&[entry.as_bytes(), serde_json::to_string(r)?.as_bytes()]);
     }
     let state_path = instrument_dir.join("state.json");
-    let state = serde_json::json!({ "runtime": runtime_key, "crates": per_crate });
+    let state = serde_json::json!({
+        "runtime": runtime_key,
+        "tool": crate::embedded::TOOL_SOURCE,
+        "crates": per_crate,
+    });
     let previous: Option<serde_json::Value> = std::fs::read(&state_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -355,8 +360,9 @@ fn invalidate_changed(
     changed.extend(old.keys().filter(|k| !per_crate.contains_key(*k)).cloned());
     // A new runtime, or a changed rule over a glob of crates (cargo cannot clean a glob):
     // everything instrumented is rebuilt.
-    let everything =
-        previous["runtime"] != state["runtime"] || changed.iter().any(|k| glob::is_pattern(k));
+    let everything = previous["runtime"] != state["runtime"]
+        || previous["tool"] != state["tool"]
+        || changed.iter().any(|k| glob::is_pattern(k));
     if everything {
         for entry in std::fs::read_dir(instrument_dir)?.flatten() {
             let name = entry.file_name();

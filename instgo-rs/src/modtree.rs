@@ -110,6 +110,14 @@ fn collect_mods(
     out: &mut Vec<(PathBuf, Vec<String>, bool)>,
 ) {
     for item in items {
+        if let syn::Item::Macro(m) = item {
+            // `cfg_if! { if #[cfg(..)] { mod a; } }`, `if_hyper! { mod client; }`: rustc
+            // expands these into the module that invokes them, so the `mod`s they carry
+            // are modules of this file like any other.
+            let inner = items_in_tokens(m.mac.tokens.clone());
+            collect_mods(&inner, file_dir, dir, module, inline_depth, out);
+            continue;
+        }
         let syn::Item::Mod(m) = item else { continue };
         let name = ident_name(&m.ident);
         let mut child_module = module.to_vec();
@@ -151,6 +159,34 @@ fn collect_mods(
     }
 }
 
+/// The items a macro invocation's tokens spell, or those of its brace groups when the
+/// whole does not parse as items (`cfg_if!`'s `if #[cfg(..)] { items } else { items }`).
+fn items_in_tokens(tokens: proc_macro2::TokenStream) -> Vec<syn::Item> {
+    struct Items(Vec<syn::Item>);
+    impl syn::parse::Parse for Items {
+        fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+            let mut items = Vec::new();
+            while !input.is_empty() {
+                items.push(input.parse()?);
+            }
+            Ok(Items(items))
+        }
+    }
+    if let Ok(Items(items)) = syn::parse2::<Items>(tokens.clone()) {
+        return items;
+    }
+    tokens
+        .into_iter()
+        .filter_map(|t| match t {
+            proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => {
+                Some(items_in_tokens(g.stream()))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +200,9 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         };
-        w("src/lib.rs", "\u{feff}mod a; mod b; #[path = \"other/c_impl.rs\"] mod c; mod inl { mod d; }\n#[cfg(any())] mod missing;");
+        w("src/lib.rs", "\u{feff}mod a; mod b; #[path = \"other/c_impl.rs\"] mod c; mod inl { mod d; }\n#[cfg(any())] mod missing;\nif_net! { pub mod client; }\ncfg_if::cfg_if! { if #[cfg(unix)] { mod unix; } else { mod other_os; } }");
+        w("src/client/mod.rs", "");
+        w("src/unix.rs", "");
         w("src/a.rs", "mod nested;");
         w("src/a/nested.rs", "fn x() {}");
         w("src/b/mod.rs", "pub mod e;");
@@ -187,10 +225,12 @@ mod tests {
             ("src/a/nested.rs", "a::nested"),
             ("src/b/e.rs", "b::e"),
             ("src/b/mod.rs", "b"),
+            ("src/client/mod.rs", "client"),
             ("src/inl/d.rs", "inl::d"),
             ("src/lib.rs", ""),
             ("src/other/c_impl.rs", "c"),
             ("src/other/sib.rs", "c::sib"),
+            ("src/unix.rs", "unix"),
         ]
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -151,10 +151,19 @@ impl FileRewrite {
         let hooks = rule.hooks.as_ref();
         let hook_mod = hook_module(&rule.name);
         let on_exit = hooks.and_then(|h| h.on_exit.as_deref());
+        let is_async = f.sig.asyncness.is_some();
+        // `fn f() -> impl Future<Output = T>` is an async fn in all but name: its span
+        // lasts as long as the future it returns, and its exit is the future's output.
+        let future_output = if is_async {
+            None
+        } else {
+            returned_future(&f.sig.output)
+        };
+        let lasts_as_future = is_async || future_output.is_some();
         let ret_ty = observable_type(&f.sig.output, on_exit.is_some());
         let try_shape = match on_exit {
-            Some(_) => Some(try_shape(f)?),
-            None => None,
+            Some(_) if future_output.is_none() => Some(try_shape(f)?),
+            _ => None,
         };
         let enter_args = match hooks {
             Some(h) => hook_arguments(f, h)?,
@@ -174,12 +183,13 @@ impl FileRewrite {
             "{{ static __INSTGO_SITE: {RT}::Site = {RT}::Site::new({:?}, {name:?}, {function:?}, {file_path:?}, {line}, {RT}::Kind::{kind}){without_span}; &__INSTGO_SITE }}",
             rule.name,
         );
-        let is_async = f.sig.asyncness.is_some();
+        // The future shape moves the call into the future it returns; async fns borrow it.
+        let by = if is_async { "&" } else { "" };
         let mut opening = enter_args.rebinds.clone();
         match hooks {
-            None if is_async => {
-                opening.push_str(&format!(" let __instgo_cx = &{RT}::start_async({site});"))
-            }
+            None if lasts_as_future => opening.push_str(&format!(
+                " let __instgo_cx = {by}{RT}::start_async({site});"
+            )),
             None => opening.push_str(&format!(" let __instgo_cx = {RT}::enter({site});")),
             Some(h) => {
                 let call = match &h.on_enter {
@@ -189,9 +199,9 @@ impl FileRewrite {
                     ),
                     None => "|_| {}".to_string(),
                 };
-                if is_async {
+                if lasts_as_future {
                     opening.push_str(&format!(
-                        " let __instgo_cx = &{RT}::start_async_hooked({site}, {call});"
+                        " let __instgo_cx = {by}{RT}::start_async_hooked({site}, {call});"
                     ));
                 } else {
                     opening.push_str(&format!(
@@ -220,6 +230,29 @@ impl FileRewrite {
         }
         let start = self.body_start(f);
         let close = self.offset(f.block.brace_token.span.close().byte_range().start);
+        if let Some((output, inferred)) = future_output {
+            let call_ty = if hooks.is_some() {
+                "HookedAsyncCall"
+            } else {
+                "AsyncCall"
+            };
+            let observe = match inferred {
+                // The output type is partly inferred: nothing to specialize on.
+                true => String::new(),
+                false => observe_call("*__instgo_r", projections_possible(f)),
+            };
+            let hook = on_exit
+                .map(|e| format!(" __instgo_cx.exit(|__instgo_h| {{ crate::{hook_mod}::{e}(__instgo_h, __instgo_r); }});"))
+                .unwrap_or_default();
+            opening.push_str(&format!(" {RT}::Returned::make(__instgo_cx, move || {{"));
+            self.push(start, (1, i64::MIN + 2), opening);
+            self.push(
+                close,
+                (0, i64::MAX),
+                format!("}}, {RT}::Observer(|__instgo_cx: &{RT}::{call_ty}, __instgo_r: &{output}| {{ {observe}{hook} }})) "),
+            );
+            return Ok(());
+        }
         if is_async {
             opening.push_str(" __instgo_cx.instrument(async move {");
             self.push(close, (0, i64::MAX), "}).await ".to_string());
@@ -446,6 +479,39 @@ fn hook_arguments(f: &FnItem<'_>, h: &crate::rule::Hooks) -> Result<HookArgs, St
         out.passed.push_str(&arg);
     }
     Ok(out)
+}
+
+/// `T` of a `-> impl Future<Output = T>` return type (`_` in place of any `impl Trait`
+/// inside it, and then `true`), if that is the return type.
+fn returned_future(out: &syn::ReturnType) -> Option<(String, bool)> {
+    let syn::ReturnType::Type(_, ty) = out else {
+        return None;
+    };
+    let syn::Type::ImplTrait(it) = &**ty else {
+        return None;
+    };
+    it.bounds.iter().find_map(|b| {
+        let syn::TypeParamBound::Trait(t) = b else {
+            return None;
+        };
+        let last = t.path.segments.last()?;
+        if last.ident != "Future" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|a| match a {
+            syn::GenericArgument::AssocType(at) if at.ident == "Output" => {
+                let mut ty = at.ty.clone();
+                syn::visit_mut::VisitMut::visit_type_mut(&mut ImplToInfer, &mut ty);
+                let text = ty.to_token_stream().to_string();
+                let inferred = text != at.ty.to_token_stream().to_string();
+                Some((text, inferred))
+            }
+            _ => None,
+        })
+    })
 }
 
 /// The declared return type as a `let` annotation can name it (`impl Trait` becomes `_`),

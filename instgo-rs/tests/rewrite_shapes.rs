@@ -104,6 +104,11 @@ shape!(
 shape!(inner_attributes_and_main, "fn main() {\n    #![allow(unused)]\n    let x = 1;\n}\nfn doc_inner() {\n    //! inner doc\n    let y = 2;\n}\n");
 shape!(closures_and_nested_items_keep_their_own_exits, "fn outer() -> Option<u8> {\n    let f = |x: Option<u8>| -> Option<u8> { let y = x?; return Some(y) };\n    fn inner() -> u8 { return 1 }\n    f(Some(inner()))\n}\n");
 
+shape!(
+    returns_impl_future,
+    "fn send(&self, req: Request) -> impl Future<Output = Result<Response, Error>> + Send {\n    if req.bad() {\n        return Pending::err();\n    }\n    self.execute(req)\n}\nfn opaque() -> impl std::future::Future<Output = impl Display> { async { 1 } }\n"
+);
+
 #[test]
 fn edition_2015_declares_the_runtime_after_inner_attributes() {
     insta::assert_snapshot!(rewrite("#![allow(dead_code)]\n//! docs\nfn a() {}\n", true));
@@ -187,4 +192,13 @@ hooked!(
         }),
         ..rule()
     }
+);
+
+hooked!(
+    hooks_on_a_function_returning_a_future,
+    "pub fn send(mut self) -> impl Future<Output = Result<Response, Error>> {\n    match self.request {\n        Ok(req) => self.client.execute_request(req),\n        Err(err) => Pending::new_err(err),\n    }\n}\n",
+    with_hooks(Hooks {
+        mut_args: vec!["self".into()],
+        ..hooks(true, true)
+    })
 );

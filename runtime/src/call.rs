@@ -36,6 +36,14 @@ pub trait Record {
             cx.span().set_attribute(KeyValue::new(key, value));
         }
     }
+
+    /// Runs the synchronous part of the call's body (see [`Returned::make`]); calls with
+    /// hooks make their [`crate::hook::CallContext`] reachable from hooks of the functions
+    /// that body calls.
+    #[inline]
+    fn body<R>(&self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
 }
 
 /// An `exception` event and status ERROR, the way failed calls, hooks and panics mark a span.
@@ -151,6 +159,11 @@ pub(crate) fn start_span_with(
         None => sdk.tracer.span_builder(site.name),
     };
     builder.span_kind = Some(SpanKind::from(site.kind));
+    if site.file.is_empty() {
+        builder.attributes = Some(attributes);
+        let span = builder.start_with_context(&sdk.tracer, &parent);
+        return Some(parent.with_span(span));
+    }
     let code = [
         KeyValue::new("code.function.name", site.function),
         KeyValue::new("code.file.path", site.file),
@@ -330,5 +343,86 @@ impl<F: Future> Future for Instrumented<F> {
             }
             None => fut.poll(task),
         }
+    }
+}
+
+/// What runs with the output of a [`Returned`] future, before its span ends.
+pub trait Done<C, T> {
+    /// Called once, with the call and the output.
+    fn done(self, call: &C, out: &T);
+}
+
+/// The closure the rewriter writes for a `-> impl Future` function (its exit hook and
+/// the error observation of its output).
+pub struct Observer<D>(pub D);
+
+impl<C, T, D: FnOnce(&C, &T)> Done<C, T> for Observer<D> {
+    #[inline]
+    fn done(self, call: &C, out: &T) {
+        (self.0)(call, out)
+    }
+}
+
+/// The future a function returns (`-> impl Future`), or a framework's response future,
+/// tied to a call: the call's context is current whenever it is polled, `done` sees its
+/// output, and the span ends when it completes or is dropped.
+///
+/// It is `Unpin`, `Send` and `Sync` exactly when the wrapped future is, so wrapping what
+/// a `-> impl Future` function returns takes no auto trait away from its callers.
+pub struct Returned<C, F, D> {
+    fut: F,
+    call: Option<C>,
+    done: Option<D>,
+}
+
+impl<C: Record, F: Future, D: Done<C, F::Output>> Returned<C, F, D> {
+    /// Wraps `fut`; `done` runs once with its output, before the span ends.
+    #[inline]
+    pub fn new(call: C, fut: F, done: D) -> Self {
+        Returned {
+            fut,
+            call: Some(call),
+            done: Some(done),
+        }
+    }
+
+    /// Runs `make` (the synchronous part of a `-> impl Future` function's body) with the
+    /// call's context current, and wraps the future it returns.
+    #[inline]
+    pub fn make(call: C, make: impl FnOnce() -> F, done: D) -> Self {
+        let fut = match call.context() {
+            Some(cx) => {
+                let _guard = cx.clone().attach();
+                call.body(make)
+            }
+            None => call.body(make),
+        };
+        Self::new(call, fut, done)
+    }
+}
+
+impl<C: Record, F: Future, D: Done<C, F::Output>> Future for Returned<C, F, D> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of `self` and
+        // `Returned` has no Drop impl; `call` and `done` are never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let polled = match this.call.as_ref().and_then(Record::context) {
+            Some(cx) => {
+                let _guard = cx.clone().attach();
+                fut.poll(task)
+            }
+            None => fut.poll(task),
+        };
+        if let Poll::Ready(out) = &polled {
+            if let (Some(call), Some(done)) = (this.call.take(), this.done.take()) {
+                done.done(&call, out);
+                // The span ends here, not when the caller drops this future.
+                drop(call);
+            }
+        }
+        polled
     }
 }

@@ -26,6 +26,7 @@ mod diag;
 mod glob;
 mod grpc;
 pub mod hook;
+pub mod http;
 pub mod metrics;
 mod observe;
 mod otlp_json;
@@ -44,7 +45,9 @@ pub use opentelemetry::{KeyValue, Value};
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{enter, start_async, AsyncCall, Instrumented, Record, SyncCall};
+    pub use crate::call::{
+        enter, start_async, AsyncCall, Done, Instrumented, Observer, Record, Returned, SyncCall,
+    };
     pub use crate::hook::{enter_hooked, start_async_hooked, HookedAsyncCall, HookedCall};
     pub use crate::observe::{
         AttrDebug, AttrDisplay, AttrNone, AttrOf, AttrTyped, Observe, ObserveAny, ObserveErrDebug,
