@@ -32,8 +32,12 @@ use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue, Value};
 
 use crate::call::{start_span_with, AsyncCall, Instrumented, Record, SyncCall};
+pub use crate::call::{Done, Returned};
 use crate::diag::warning;
-use crate::site::Site;
+/// Hook code that starts calls of its own (a framework's request, wrapped where the
+/// framework builds its services) declares a `static` [`Site`] with its rule's name, so
+/// the rule's run-time switches reach those calls too.
+pub use crate::site::{Kind, Site};
 
 /// What a hook sees of one call: its span (started lazily), and data shared between
 /// `on_enter` and `on_exit`.
@@ -88,6 +92,15 @@ impl CallContext {
         }
     }
 
+    /// Like [`CallContext::extract`], but without a valid remote parent the span starts a
+    /// new trace instead of joining whatever is current: what a server span wants, as the
+    /// code accepting connections may itself be inside a span. Remote baggage is kept.
+    pub fn extract_or_root(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if self.cx.is_none() {
+            self.parent = Some(crate::propagation::extract(&get));
+        }
+    }
+
     /// Writes this call's context into outgoing propagation headers (starting the span
     /// if it has not started yet).
     pub fn inject(&mut self, mut set: impl FnMut(&str, &str)) {
@@ -107,7 +120,10 @@ impl CallContext {
 
     /// Sets a span attribute.
     pub fn set_attribute(&mut self, key: &'static str, value: impl Into<Value>) {
-        let kv = KeyValue::new(key, value);
+        self.set_key_value(KeyValue::new(key, value))
+    }
+
+    pub(crate) fn set_key_value(&mut self, kv: KeyValue) {
         match &self.cx {
             Some(cx) => cx.span().set_attribute(kv),
             None => self.pending.push(kv),
@@ -300,8 +316,108 @@ impl HookedAsyncCall {
     }
 }
 
+/// Starts a call on a site that hook code declared itself (see [`Site`]): `on_enter`
+/// runs when the site is on, then the span starts. Wrap the call's future with
+/// [`HookedAsyncCall::returned`].
+#[inline]
+pub fn start(site: &'static Site, on_enter: impl FnOnce(&mut CallContext)) -> HookedAsyncCall {
+    start_async_hooked(site, on_enter)
+}
+
+/// [`start`] when `when` holds; otherwise a call that makes no span and runs no hooks
+/// (a framework's nested service, whose outer layer already made the span).
+#[inline]
+pub fn start_if(
+    site: &'static Site,
+    when: bool,
+    on_enter: impl FnOnce(&mut CallContext),
+) -> HookedAsyncCall {
+    if when {
+        start_async_hooked(site, on_enter)
+    } else {
+        HookedAsyncCall {
+            call: AsyncCall::with_context(None),
+            state: None,
+        }
+    }
+}
+
+impl HookedAsyncCall {
+    /// Ties `fut` to this call: its context is current on every poll, `on_exit` sees its
+    /// output, and the span ends when it completes or is dropped.
+    ///
+    /// `done` is an [`ExitHook`] or a type of the hook's own: a `type Future = ...` must
+    /// name it, and when the output has a type parameter that is not known to be
+    /// `'static` (a service's error), only a type that does not mention the output
+    /// keeps the future `'static`.
+    #[inline]
+    pub fn returned<F: std::future::Future, D: Done<Self, F::Output>>(
+        self,
+        fut: F,
+        done: D,
+    ) -> Returned<Self, F, D> {
+        Returned::new(self, fut, done)
+    }
+}
+
+/// An `on_exit` hook as the [`Returned`] future calls it (a named type, so that a
+/// framework's `type Future = ...` can spell it).
+pub struct ExitHook<T>(pub fn(&mut CallContext, &T));
+
+impl<T> Done<HookedAsyncCall, T> for ExitHook<T> {
+    #[inline]
+    fn done(self, call: &HookedAsyncCall, out: &T) {
+        call.exit(|h| (self.0)(h, out))
+    }
+}
+
 impl Record for HookedAsyncCall {
     fn context(&self) -> Option<&Context> {
         self.call.context()
     }
+
+    fn body<R>(&self, f: impl FnOnce() -> R) -> R {
+        let Some(state) = &self.state else {
+            return f();
+        };
+        let previous = ENCLOSING.with(|e| e.replace(state as *const Mutex<CallContext>));
+        struct Restore(*const Mutex<CallContext>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                ENCLOSING.with(|e| e.set(self.0));
+            }
+        }
+        let _restore = Restore(previous);
+        f()
+    }
+}
+
+thread_local! {
+    /// The hooked `-> impl Future` call whose body is running on this thread, if any.
+    static ENCLOSING: std::cell::Cell<*const Mutex<CallContext>> =
+        const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the [`CallContext`] of the instrumented `-> impl Future` call whose
+/// body is running on this thread (`None` when there is none, or its site is off).
+///
+/// For a framework whose public entry point cannot see the request (a builder's private
+/// fields) while a function it calls can: the entry point makes the span, the inner
+/// function's hook names it and writes the propagation headers.
+pub fn enclosing<R>(f: impl FnOnce(&mut CallContext) -> R) -> Option<R> {
+    let ptr = ENCLOSING.try_with(|e| e.get()).ok()?;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the pointer is set only while `HookedAsyncCall::body` runs, by the call that
+    // owns the mutex and is borrowed for that whole time; it is reset before it returns
+    // (also when it unwinds).
+    let state = unsafe { &*ptr };
+    let mut call = state.try_lock().ok()?;
+    if !call.site.is_on() {
+        return None;
+    }
+    let mut out = None;
+    run(&mut call, |c| out = Some(f(c)));
+    out
 }

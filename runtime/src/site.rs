@@ -81,6 +81,12 @@ impl Site {
         }
     }
 
+    /// A site declared by hook code for the spans it starts itself (a framework's
+    /// request): no `code.*` attributes, since no rewritten function is behind them.
+    pub const fn hook(rule: &'static str, name: &'static str, kind: Kind) -> Site {
+        Site::new(rule, name, rule, "", 0, kind)
+    }
+
     /// The same site for a rule that runs hooks but makes no span (`span = false`).
     pub const fn without_span(mut self) -> Site {
         self.span = false;

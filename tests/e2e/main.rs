@@ -4,6 +4,7 @@
 mod collector;
 mod driver;
 mod hooks;
+mod http;
 mod protocols;
 mod receiver;
 mod runtimes;

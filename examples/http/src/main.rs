@@ -1,0 +1,82 @@
+//! An axum service that calls itself with reqwest: built with `cargo instrument build`
+//! and no rules file, each request from `main` becomes one trace
+//! (client → server → client → server). Prints what it got, the same plain or
+//! instrumented.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+
+#[derive(Clone)]
+struct App {
+    base: String,
+    client: reqwest::Client,
+}
+
+async fn hello(Path(name): Path<String>) -> String {
+    format!("hello {name}")
+}
+
+/// Calls `/hello/{id}` on this same server: a client span inside the server span.
+async fn chain(State(app): State<App>, Path(id): Path<u32>) -> Result<String, StatusCode> {
+    let res = app
+        .client
+        .get(format!("{}/hello/{id}", app.base))
+        .send()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let body = res.text().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    Ok(format!("chain got: {body}"))
+}
+
+async fn fail() -> (StatusCode, &'static str) {
+    (StatusCode::INTERNAL_SERVER_ERROR, "it broke")
+}
+
+#[tokio::main]
+async fn main() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = reqwest::Client::new();
+    let app = App {
+        base: format!("http://{addr}"),
+        client: client.clone(),
+    };
+    let router = Router::new()
+        .route("/hello/{name}", get(hello))
+        .route("/chain/{id}", get(chain))
+        .route("/fail", get(fail).post(fail))
+        .with_state(app);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    // Credentials in the URL and in headers must never reach the telemetry.
+    let res = client
+        .get(format!("http://alice:s3cret@{addr}/chain/7?sig=abc&page=2"))
+        .header("authorization", "Bearer t0ken")
+        .header("cookie", "session=c00kie")
+        .header("user-agent", "httpdemo/1")
+        .send()
+        .await
+        .unwrap();
+    println!("chain: {} {}", res.status(), res.text().await.unwrap());
+
+    let res = client.post(format!("http://{addr}/fail")).send().await.unwrap();
+    println!("fail: {}", res.status());
+
+    let req = client.get(format!("http://{addr}/missing")).build().unwrap();
+    let res = client.execute(req).await.unwrap();
+    println!("missing: {}", res.status());
+
+    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
+    let res = client
+        .request(purge, format!("http://{addr}/hello/x"))
+        .send()
+        .await
+        .unwrap();
+    println!("purge: {}", res.status());
+
+    // Nothing listens on port 9 of loopback: a transport error.
+    let err = client.get("http://127.0.0.1:9/").send().await.unwrap_err();
+    println!("unreachable: connect error = {}", err.is_connect());
+}

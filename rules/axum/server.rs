@@ -1,0 +1,120 @@
+// Compiled as a module of axum. `wrap` is applied to the service of every `Route`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use instgo_runtime::hook::{self, CallContext, Kind, Site};
+use instgo_runtime::http::{self as semconv, ServerRequest};
+use tower_service::Service;
+
+use crate::body::Body;
+use crate::response::{IntoResponse, Response};
+
+/// The calls this hook starts itself follow the `axum` rule's switches.
+static SITE: Site = Site::hook("axum", "HTTP", Kind::Server);
+
+pub fn wrap<T>(svc: T) -> Traced<T> {
+    Traced(svc)
+}
+
+/// A route's service, making the request's SERVER span when it is the outermost one.
+#[derive(Clone)]
+pub struct Traced<T>(T);
+
+/// Marks a request whose span an outer `Traced` (a layer's route) already made.
+#[derive(Clone, Copy)]
+struct Seen;
+
+/// The exit hook, as a type that does not name the service's error type: `Route::new`
+/// does not know that error type to be `'static`, and its future must be.
+pub struct Exit;
+
+impl<E> hook::Done<hook::HookedAsyncCall, Result<Response, E>> for Exit {
+    fn done(self, call: &hook::HookedAsyncCall, out: &Result<Response, E>) {
+        call.exit(|h| exit(h, out))
+    }
+}
+
+impl<T> Service<http::Request<Body>> for Traced<T>
+where
+    T: Service<http::Request<Body>>,
+    T::Response: IntoResponse,
+{
+    type Response = Response;
+    type Error = T::Error;
+    type Future = hook::Returned<hook::HookedAsyncCall, IntoResp<T::Future>, Exit>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        let outermost = req.extensions().get::<Seen>().is_none();
+        let call = hook::start_if(&SITE, outermost, |call| enter(call, &req));
+        if outermost {
+            req.extensions_mut().insert(Seen);
+        }
+        let fut = IntoResp { fut: self.0.call(req) };
+        call.returned(fut, Exit)
+    }
+}
+
+fn enter(call: &mut CallContext, req: &http::Request<Body>) {
+    #[cfg(feature = "matched-path")]
+    let route = req
+        .extensions()
+        .get::<crate::extract::MatchedPath>()
+        .map(|m| m.as_str());
+    #[cfg(not(feature = "matched-path"))]
+    let route: Option<&str> = None;
+    // A nested service sees its path with the prefix stripped; the span wants the URL
+    // the client sent.
+    #[cfg(feature = "original-uri")]
+    let uri = req
+        .extensions()
+        .get::<crate::extract::OriginalUri>()
+        .map_or(req.uri(), |o| &o.0);
+    #[cfg(not(feature = "original-uri"))]
+    let uri = req.uri();
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let version = format!("{:?}", req.version());
+    let info = ServerRequest {
+        method: req.method().as_str(),
+        scheme: uri.scheme_str().unwrap_or("http"),
+        path: uri.path(),
+        query: uri.query(),
+        route,
+        host: header("host").or(uri.authority().map(|a| a.as_str())),
+        version: &version,
+        user_agent: header("user-agent"),
+    };
+    semconv::server_enter(call, &info, |name| header(name).map(str::to_string));
+}
+
+fn exit<E>(call: &mut CallContext, out: &Result<Response, E>) {
+    if let Ok(res) = out {
+        semconv::server_exit(call, res.status().as_u16());
+    }
+}
+
+/// The route's response future, its response turned into axum's `Response` (so the
+/// exit hook can read the status whatever the handler returned).
+pub struct IntoResp<F> {
+    fut: F,
+}
+
+impl<F, R, E> Future for IntoResp<F>
+where
+    F: Future<Output = Result<R, E>>,
+    R: IntoResponse,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `fut` is structurally pinned: never moved out, and no Drop impl.
+        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.fut) };
+        fut.poll(cx).map(|r| r.map(IntoResponse::into_response))
+    }
+}
