@@ -28,7 +28,10 @@ async fn python_sdk_exporters_over_http_and_grpc() {
     })
     .await
     .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/send.py");
+    // Where the package is now (cargo sets this for the test process): a binary reused
+    // from a shared target directory may have been compiled in another checkout.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+    let script = format!("{dir}/tests/python/send.py");
     for (protocol, endpoint, service) in [
         (
             "http",
@@ -39,9 +42,10 @@ async fn python_sdk_exporters_over_http_and_grpc() {
     ] {
         let out = tokio::task::spawn_blocking({
             let python = python.clone();
+            let script = script.clone();
             move || {
                 Command::new(python)
-                    .args([script, protocol, &endpoint, service])
+                    .args([&script, protocol, &endpoint, service])
                     .output()
                     .unwrap()
             }

@@ -196,7 +196,10 @@ async fn viewer_in_headless_chromium() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let url = format!("http://{}", running.ui.unwrap());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/viewer/check.cjs");
+    // Where the package is now (cargo sets this for the test process): a binary reused
+    // from a shared target directory may have been compiled in another checkout.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+    let script = format!("{dir}/tests/viewer/check.cjs");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)

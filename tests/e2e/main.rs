@@ -30,9 +30,11 @@ fn target_dir() -> PathBuf {
 
 /// A fresh copy of `examples/NAME`, so tests never touch the repository's files.
 fn fresh_copy(name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name);
+    // Where the package is now: a test binary reused from the shared target directory
+    // may have been compiled in another checkout.
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+    let src = Path::new(&manifest_dir).join("../examples").join(name);
     let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-src"));
     let _ = std::fs::remove_dir_all(&dst);
     copy_tree(&src, &dst);
