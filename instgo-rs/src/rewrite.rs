@@ -160,6 +160,12 @@ impl FileRewrite {
             returned_future(&f.sig.output)
         };
         let lasts_as_future = is_async || future_output.is_some();
+        let mut_return = hooks.is_some_and(|h| h.mut_return);
+        if mut_return && future_output.is_some() {
+            return Err(
+                "`hooks.mut_return` cannot replace what a `-> impl Future` function returns".into(),
+            );
+        }
         let ret_ty = observable_type(&f.sig.output, on_exit.is_some());
         let try_shape = match on_exit {
             Some(_) if future_output.is_none() => Some(try_shape(f)?),
@@ -258,7 +264,12 @@ impl FileRewrite {
             self.push(close, (0, i64::MAX), "}).await ".to_string());
         }
         self.push(start, (1, i64::MIN + 2), opening);
-        let exit_hook = on_exit.map(|e| format!("__instgo_cx.exit(|__instgo_h| {{ crate::{hook_mod}::{e}(__instgo_h, &__instgo_r); }});"));
+        let (mut_kw, ret_ref) = if mut_return {
+            ("mut ", "&mut ")
+        } else {
+            ("", "&")
+        };
+        let exit_hook = on_exit.map(|e| format!("__instgo_cx.exit(|__instgo_h| {{ crate::{hook_mod}::{e}(__instgo_h, {ret_ref}__instgo_r); }});"));
         let mut v = Observations {
             rw: self,
             ret_ty: ret_ty.as_deref(),
@@ -266,6 +277,7 @@ impl FileRewrite {
             try_shape,
             depth: 0,
             plain_errors: projections_possible(f),
+            mut_kw,
         };
         // The tail expression is an exit of the function; every other statement may hold
         // `return`s and `?`s.
@@ -291,7 +303,7 @@ impl FileRewrite {
                 close,
                 (0, i64::MAX - 1),
                 format!(
-                    "{end} #[allow(unreachable_code)] let () = {{ let __instgo_r = (); {hook} }}; "
+                    "{end} #[allow(unreachable_code)] let () = {{ let {mut_kw}__instgo_r = (); {hook} }}; "
                 ),
             );
         }
@@ -597,6 +609,8 @@ struct Observations<'r> {
     depth: i64,
     /// Errors are recorded by type name only (see [`projections_possible`]).
     plain_errors: bool,
+    /// `"mut "` when the exit hook may replace the returned value (`hooks.mut_return`).
+    mut_kw: &'static str,
 }
 
 impl Observations<'_> {
@@ -638,7 +652,10 @@ impl Observations<'_> {
         self.rw.push(
             start,
             (1, d),
-            format!("{open}{{ let __instgo_r: {ty} = {inner_open}"),
+            format!(
+                "{open}{{ let {}__instgo_r: {ty} = {inner_open}",
+                self.mut_kw
+            ),
         );
         let tail = format!("{inner_close}{}", self.exit_tail());
         self.rw.push(end, (0, -d), tail);
@@ -716,7 +733,8 @@ impl<'ast> Visit<'ast> for Observations<'_> {
                 del: 1,
                 rank: (0, -d),
                 text: format!(
-                    " {{ {ok} => __instgo_v, {err} => return {{ let __instgo_r: {ty} = {returned}{tail} }})"
+                    " {{ {ok} => __instgo_v, {err} => return {{ let {}__instgo_r: {ty} = {returned}{tail} }})",
+                    self.mut_kw
                 ),
             });
             self.depth += 1;

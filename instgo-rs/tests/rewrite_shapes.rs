@@ -24,6 +24,7 @@ fn hooks(on_enter: bool, on_exit: bool) -> Hooks {
         args: None,
         mut_args: Vec::new(),
         map_args: Vec::new(),
+        mut_return: false,
     }
 }
 
@@ -199,6 +200,15 @@ hooked!(
     "pub fn send(mut self) -> impl Future<Output = Result<Response, Error>> {\n    match self.request {\n        Ok(req) => self.client.execute_request(req),\n        Err(err) => Pending::new_err(err),\n    }\n}\n",
     with_hooks(Hooks {
         mut_args: vec!["self".into()],
+        ..hooks(true, true)
+    })
+);
+
+hooked!(
+    hooks_exit_may_replace_the_returned_value,
+    "fn call(&self, req: Req) -> BoxFuture {\n    if req.bad() {\n        return reject(req);\n    }\n    self.inner.call(req)\n}\n",
+    with_hooks(Hooks {
+        mut_return: true,
         ..hooks(true, true)
     })
 );

@@ -49,7 +49,14 @@ pub struct CallContext {
     pending: Vec<KeyValue>,
     cx: Option<Context>,
     data: Vec<(&'static str, Box<dyn Any + Send>)>,
+    /// Set by [`CallContext::suppress`]: this call makes no span.
+    suppressed: bool,
 }
+
+/// Marks the context of a span a hooked call started, with the call's rule, so that a
+/// nested call can tell it runs inside a span of its own framework.
+#[derive(Clone, Copy)]
+struct HookedBy(&'static str);
 
 impl CallContext {
     fn new(site: &'static Site) -> Self {
@@ -61,6 +68,23 @@ impl CallContext {
             pending: Vec::new(),
             cx: None,
             data: Vec::new(),
+            suppressed: false,
+        }
+    }
+
+    /// The rule of the innermost hooked call whose span encloses the place this call
+    /// was made (`None` outside any).
+    pub fn parent_rule(&self) -> Option<&'static str> {
+        let current = crate::call::current_context()?;
+        current.get::<HookedBy>().map(|h| h.0)
+    }
+
+    /// This call makes no span (only in `on_enter`): for a framework function nested in
+    /// another of the same framework (a unary call made through the streaming one), whose
+    /// span the outer call already is. Its `on_exit` hook still runs.
+    pub fn suppress(&mut self) {
+        if self.cx.is_none() {
+            self.suppressed = true;
         }
     }
 
@@ -190,7 +214,7 @@ impl CallContext {
 
     /// Starts the span now (no-op when it has started or the rule makes none).
     fn start(&mut self) {
-        if self.cx.is_some() || !self.site.span {
+        if self.cx.is_some() || !self.site.span || self.suppressed {
             return;
         }
         self.cx = start_span_with(
@@ -198,7 +222,8 @@ impl CallContext {
             self.parent.take(),
             self.name.take(),
             std::mem::take(&mut self.pending),
-        );
+        )
+        .map(|cx| cx.with_value(HookedBy(self.site.rule)));
     }
 }
 

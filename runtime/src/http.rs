@@ -111,6 +111,26 @@ pub fn server_enter(
     );
 }
 
+/// The route, once the framework has matched it after the span started (actix-web
+/// routes inside the service the span wraps): renames the span `METHOD route` and adds
+/// `http.route` to it and to the duration metric.
+pub fn server_route(call: &mut CallContext, route: &str) {
+    let Some(mut metric) = call.remove::<Metric>(METRIC) else {
+        return;
+    };
+    let method = metric
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "http.request.method")
+        .map(|kv| kv.value.as_str().into_owned())
+        .unwrap_or_default();
+    call.set_name(span_name(&method, Some(route)));
+    let kv = KeyValue::new("http.route", route.to_string());
+    call.set_key_value(kv.clone());
+    metric.attributes.push(kv);
+    call.insert(METRIC, metric);
+}
+
 /// On a server hook's exit with the response status: 5xx marks the span ERROR.
 pub fn server_exit(call: &mut CallContext, status: u16) {
     exit(call, Some(status), None)
@@ -241,6 +261,12 @@ fn protocol_version(v: &str) -> &str {
         "3.0" => "3",
         _ => v,
     }
+}
+
+/// `(address, port)` of an authority with an explicit port, or port 80 (for the RPC
+/// conventions, whose authority comes without a scheme).
+pub(crate) fn host_port_of(authority: &str) -> Option<(&str, i64)> {
+    host_port(authority, "http")
 }
 
 /// `(address, port)` of a `Host` header value, the port defaulting by scheme.

@@ -33,6 +33,7 @@ mod otlp_json;
 pub mod propagation;
 mod queue;
 mod resource;
+pub mod rpc;
 mod sampler;
 mod sdk;
 mod sink;

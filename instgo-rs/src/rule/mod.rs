@@ -106,6 +106,9 @@ pub struct Hooks {
     pub mut_args: Vec<String>,
     /// Parameter → hook fn that replaces it at entry (`let p = hooks::f(p);`).
     pub map_args: Vec<(String, String)>,
+    /// `on_exit` receives `&mut ret` and may replace the value being returned.
+    #[serde(default)]
+    pub mut_return: bool,
 }
 
 impl Hooks {

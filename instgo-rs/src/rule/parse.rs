@@ -105,6 +105,7 @@ struct RawHooks {
     mut_args: Vec<Spanned<String>>,
     #[serde(default)]
     map_args: std::collections::BTreeMap<String, Spanned<String>>,
+    mut_return: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -424,6 +425,17 @@ fn convert_hooks(
         require_fn(src, f, &module.file, &fns, &name)?;
         map_args.push((arg.clone(), name));
     }
+    let mut_return =
+        match &raw.mut_return {
+            Some(m) if *m.get_ref() && on_exit.is_none() => return Err(err(
+                src,
+                m.span().start,
+                "`hooks.mut_return` needs an `on_exit` hook to receive `&mut` the returned value"
+                    .to_string(),
+            )),
+            Some(m) => *m.get_ref(),
+            None => false,
+        };
     let hooks = Hooks {
         module,
         on_enter,
@@ -431,6 +443,7 @@ fn convert_hooks(
         args,
         mut_args,
         map_args,
+        mut_return,
     };
     Ok((hooks, fns))
 }
