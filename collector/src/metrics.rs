@@ -1,5 +1,6 @@
 //! RED from metrics: the request-duration histograms of the semantic conventions
-//! (`http.server.request.duration`, `rpc.server.duration`), as services export them.
+//! (`http.server.request.duration`, `rpc.server.call.duration`, `rpc.server.duration`), as
+//! services export them.
 //!
 //! For each series (service, metric, attributes) the two latest cumulative points are
 //! kept; RED over a window comes from their difference: requests and errors from the
@@ -15,7 +16,13 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, HistogramDataPoint};
 
 use crate::store::{flat, service_name};
 
-const RED_METRICS: [&str; 2] = ["http.server.request.duration", "rpc.server.duration"];
+/// `rpc.server.duration` (ms) is the older RPC conventions' name, still what many SDKs
+/// send; `rpc.server.call.duration` (s) the current one, which instgo's runtime sends.
+const RED_METRICS: [&str; 3] = [
+    "http.server.request.duration",
+    "rpc.server.call.duration",
+    "rpc.server.duration",
+];
 
 #[derive(Debug, Clone)]
 struct Point {

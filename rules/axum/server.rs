@@ -50,7 +50,13 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
-        let outermost = req.extensions().get::<Seen>().is_none();
+        // gRPC served through an axum router (tonic's) gets its span from the tonic rules,
+        // named after the RPC; a second, HTTP-named server span would only nest it.
+        let grpc = req
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let outermost = !grpc && req.extensions().get::<Seen>().is_none();
         let call = hook::start_if(&SITE, outermost, |call| enter(call, &req));
         if outermost {
             req.extensions_mut().insert(Seen);

@@ -8,6 +8,7 @@ mod http;
 mod protocols;
 mod receiver;
 mod runtimes;
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
