@@ -10,9 +10,42 @@ use std::time::Duration;
 use crate::receiver::{Point, Receiver, Span};
 use crate::{export_to, fresh_copy, lock, named, parent_of, run, target_dir, text, BIN};
 
+/// The version matrix: `INSTGO_HTTP_FEATURES` picks the axum and reqwest lines (features
+/// of examples/http, e.g. `axum07 reqwest011`), `INSTGO_HTTP_PRECISE` pins versions in
+/// them (`axum@0.7.9=0.7.0`: `cargo update -p axum@0.7.9 --precise 0.7.0`).
+/// `tests/matrix.sh` runs every line at its lowest and latest version.
+fn features() -> Vec<String> {
+    std::env::var("INSTGO_HTTP_FEATURES")
+        .map(|f| f.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| fresh_copy("http")).clone()
+    DIR.get_or_init(|| {
+        let dir = fresh_copy("http");
+        for pin in std::env::var("INSTGO_HTTP_PRECISE")
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            let (spec, version) = pin.split_once('=').expect("PKG@FROM=TO");
+            let out = run(Command::new(env!("CARGO"))
+                .args(["update", "-p", spec, "--precise", version])
+                .current_dir(&dir));
+            assert!(out.status.success(), "{pin}: {}", text(&out.stderr));
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A route with one parameter as the axum in the build spells it.
+fn route(prefix: &str, param: &str) -> String {
+    if features().iter().any(|f| f == "axum07") {
+        format!("{prefix}:{param}")
+    } else {
+        format!("{prefix}{{{param}}}")
+    }
 }
 
 fn build(instrumented: bool) -> PathBuf {
@@ -23,6 +56,10 @@ fn build(instrumented: bool) -> PathBuf {
         c.args(["instrument", "build", "--strict"]);
     } else {
         c.args(["build", "--quiet"]);
+    }
+    let features = features();
+    if !features.is_empty() {
+        c.args(["--no-default-features", "--features", &features.join(",")]);
     }
     let out = run(c
         .current_dir(example())
@@ -77,7 +114,12 @@ fn axum_and_reqwest_make_one_trace_per_request() {
     });
 
     // client → server → client → server, one trace, each the parent of the next.
-    let chain = one(named(&spans, "GET /chain/{id}"), "chain server span");
+    let chain_route = route("/chain/", "id");
+    let hello_route = route("/hello/", "name");
+    let chain = one(
+        named(&spans, &format!("GET {chain_route}")),
+        "chain server span",
+    );
     assert_eq!(chain.kind, 2, "SERVER");
     let root = parent_of(&spans, chain).expect("the chain request's client span");
     assert_eq!((root.name.as_str(), root.kind), ("GET", 3));
@@ -93,7 +135,7 @@ fn axum_and_reqwest_make_one_trace_per_request() {
         .iter()
         .find(|s| s.parent_span_id == inner_client.span_id)
         .expect("the called server span under the handler's client span");
-    assert_eq!(hello.name, "GET /hello/{name}");
+    assert_eq!(hello.name, format!("GET {hello_route}"));
     for s in [root, inner_client, hello] {
         assert_eq!(s.trace_id, chain.trace_id);
     }
@@ -101,7 +143,7 @@ fn axum_and_reqwest_make_one_trace_per_request() {
 
     // Server attributes, per the HTTP semantic conventions.
     assert_eq!(chain.attr("http.request.method"), Some("GET"));
-    assert_eq!(chain.attr("http.route"), Some("/chain/{id}"));
+    assert_eq!(chain.attr("http.route"), Some(&*chain_route));
     assert_eq!(chain.attr("url.path"), Some("/chain/7"));
     assert_eq!(chain.attr("url.scheme"), Some("http"));
     assert_eq!(chain.attr("url.query"), Some("sig=REDACTED&page=2"));
@@ -162,7 +204,10 @@ fn axum_and_reqwest_make_one_trace_per_request() {
     assert_eq!(missing_client.status_code, 2);
 
     // A method outside the standard set is `_OTHER`, never a span name of its own.
-    let purge = one(named(&spans, "HTTP /hello/{name}"), "PURGE server span");
+    let purge = one(
+        named(&spans, &format!("HTTP {hello_route}")),
+        "PURGE server span",
+    );
     assert_eq!(purge.attr("http.request.method"), Some("_OTHER"));
     assert_eq!(purge.attr("http.request.method_original"), Some("PURGE"));
     assert_eq!(purge.attr("http.response.status_code"), Some("405"));
@@ -184,7 +229,7 @@ fn axum_and_reqwest_make_one_trace_per_request() {
         point(
             p,
             "http.server.request.duration",
-            &[("http.route", "/chain/{id}")],
+            &[("http.route", &chain_route)],
         )
         .is_some()
             && point(
@@ -198,7 +243,7 @@ fn axum_and_reqwest_make_one_trace_per_request() {
         &points,
         "http.server.request.duration",
         &[
-            ("http.route", "/chain/{id}"),
+            ("http.route", &chain_route),
             ("http.request.method", "GET"),
             ("http.response.status_code", "200"),
             ("url.scheme", "http"),

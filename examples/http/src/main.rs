@@ -1,7 +1,15 @@
 //! An axum service that calls itself with reqwest: built with `cargo instrument build`
 //! and no rules file, each request from `main` becomes one trace
 //! (client → server → client → server). Prints what it got, the same plain or
-//! instrumented.
+//! instrumented. (URLs are passed as `&str`: reqwest 0.11.0, the lowest the catalog
+//! claims, takes no `String`.)
+
+#[cfg(feature = "axum07")]
+extern crate axum07 as axum;
+#[cfg(feature = "reqwest011")]
+extern crate reqwest011 as reqwest;
+#[cfg(feature = "reqwest012")]
+extern crate reqwest012 as reqwest;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,7 +30,7 @@ async fn hello(Path(name): Path<String>) -> String {
 async fn chain(State(app): State<App>, Path(id): Path<u32>) -> Result<String, StatusCode> {
     let res = app
         .client
-        .get(format!("{}/hello/{id}", app.base))
+        .get(format!("{}/hello/{id}", app.base).as_str())
         .send()
         .await
         .map_err(|_| StatusCode::BAD_GATEWAY)?;
@@ -32,6 +40,15 @@ async fn chain(State(app): State<App>, Path(id): Path<u32>) -> Result<String, St
 
 async fn fail() -> (StatusCode, &'static str) {
     (StatusCode::INTERNAL_SERVER_ERROR, "it broke")
+}
+
+/// A route with one parameter, in the syntax of the axum in the build.
+fn route(prefix: &str, param: &str) -> String {
+    if cfg!(feature = "axum07") {
+        format!("{prefix}:{param}")
+    } else {
+        format!("{prefix}{{{param}}}")
+    }
 }
 
 #[tokio::main]
@@ -44,15 +61,15 @@ async fn main() {
         client: client.clone(),
     };
     let router = Router::new()
-        .route("/hello/{name}", get(hello))
-        .route("/chain/{id}", get(chain))
+        .route(&route("/hello/", "name"), get(hello))
+        .route(&route("/chain/", "id"), get(chain))
         .route("/fail", get(fail).post(fail))
         .with_state(app);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
     // Credentials in the URL and in headers must never reach the telemetry.
     let res = client
-        .get(format!("http://alice:s3cret@{addr}/chain/7?sig=abc&page=2"))
+        .get(format!("http://alice:s3cret@{addr}/chain/7?sig=abc&page=2").as_str())
         .header("authorization", "Bearer t0ken")
         .header("cookie", "session=c00kie")
         .header("user-agent", "httpdemo/1")
@@ -61,16 +78,16 @@ async fn main() {
         .unwrap();
     println!("chain: {} {}", res.status(), res.text().await.unwrap());
 
-    let res = client.post(format!("http://{addr}/fail")).send().await.unwrap();
+    let res = client.post(format!("http://{addr}/fail").as_str()).send().await.unwrap();
     println!("fail: {}", res.status());
 
-    let req = client.get(format!("http://{addr}/missing")).build().unwrap();
+    let req = client.get(format!("http://{addr}/missing").as_str()).build().unwrap();
     let res = client.execute(req).await.unwrap();
     println!("missing: {}", res.status());
 
     let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
     let res = client
-        .request(purge, format!("http://{addr}/hello/x"))
+        .request(purge, format!("http://{addr}/hello/x").as_str())
         .send()
         .await
         .unwrap();

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The version matrix of the HTTP rules: examples/http built against the lowest and the
+# latest release of each axum and reqwest line the catalog claims, instrumented with
+# --strict, and the same end-to-end assertions run on each (tests/e2e/http.rs). Too
+# slow for every CI run (each line is a fresh build of the frameworks); run it when a
+# rule or a range changes:  bash tests/matrix.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/instgo-rs/target}"
+# features | versions pinned (PKG@FROM=TO, as `cargo update -p PKG@FROM --precise TO`)
+lines=(
+    "axum07 reqwest011|axum@0.7.9=0.7.0 reqwest@0.11.27=0.11.0"
+    "axum07 reqwest011|"
+    "axum08 reqwest012|axum@0.8.9=0.8.0 reqwest@0.12.28=0.12.0"
+    "axum08 reqwest012|"
+    "axum08 reqwest013|reqwest@0.13.5=0.13.0"
+    "axum08 reqwest013|"
+)
+failed=0
+for line in "${lines[@]}"; do
+    features="${line%%|*}"
+    precise="${line#*|}"
+    echo "=== features: $features; pinned: ${precise:-latest}"
+    if INSTGO_HTTP_FEATURES="$features" INSTGO_HTTP_PRECISE="$precise" \
+        cargo test -q -p instgo-rs --test e2e -- http:: 2>&1 | tail -n 3; then
+        :
+    else
+        failed=1
+    fi
+done
+exit $failed
