@@ -69,6 +69,66 @@ pub fn applicable<'r>(
     (yes, no)
 }
 
+/// Drops the rules that only wrap calls of a path (see [`Rule::wraps_calls_only`]) whose
+/// last segment (`spawn` of `std::thread::spawn`) no source file under the crate root's
+/// folder mentions: such a crate has no call site, and reading its text is much cheaper
+/// than parsing it. A rule over `std` applies to every crate of the graph; most never
+/// spawn a thread.
+pub fn drop_absent_calls<'r>(rules: Vec<&'r Rule>, root: &Path) -> Vec<&'r Rule> {
+    let needle = |r: &Rule| {
+        r.wrap_call
+            .as_ref()
+            .and_then(|w| w.path.rsplit("::").next().map(str::to_string))
+    };
+    let mut wanted: Vec<String> = rules
+        .iter()
+        .filter(|r| r.wraps_calls_only())
+        .filter_map(|r| needle(r))
+        .collect();
+    if wanted.is_empty() {
+        return rules;
+    }
+    wanted.sort();
+    wanted.dedup();
+    let mut found: Vec<String> = Vec::new();
+    let dir = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut dirs = vec![dir];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "target") {
+                    dirs.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let Ok(text) = std::fs::read_to_string(&p) else {
+                    continue;
+                };
+                wanted.retain(|w| {
+                    let hit = text.contains(w.as_str());
+                    if hit {
+                        found.push(w.clone());
+                    }
+                    !hit
+                });
+                if wanted.is_empty() {
+                    return rules;
+                }
+            }
+        }
+    }
+    rules
+        .into_iter()
+        .filter(|r| !r.wraps_calls_only() || needle(r).is_some_and(|n| found.contains(&n)))
+        .collect()
+}
+
 pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
     let mut report = CrateReport {
         package: input.package.to_string(),
@@ -110,9 +170,11 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
                 rw.start_runtime_in(f);
             }
             let line = f.sig.fn_token.span.start().line;
-            // Call sites first: every wrap_call rule selecting this function (one per path).
+            // Call sites first: every wrap_call rule selecting this function, one per path;
+            // of two rules wrapping the same path the one defined last wins (a rules.toml
+            // rule over a built-in one).
             let mut wrapped: Vec<&str> = Vec::new();
-            for (ri, r) in rules.iter().enumerate() {
+            for (ri, r) in rules.iter().enumerate().rev() {
                 let (Some(w), Some(imports)) = (&r.wrap_call, &imports) else {
                     continue;
                 };
@@ -214,4 +276,48 @@ fn rel_to_package(path: &Path, manifest_dir: &Path) -> String {
         .unwrap_or(&abs)
         .to_string_lossy()
         .replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::{Origin, Selector, WrapCall};
+
+    fn origin() -> Origin {
+        Origin {
+            file: "rules.toml".into(),
+            line: 1,
+        }
+    }
+
+    fn wrapping(name: &str, path: &str) -> Rule {
+        let mut r = Rule::new(name, "*", Selector::new("*"), origin());
+        r.span = None;
+        r.wrap_call = Some(WrapCall {
+            path: path.into(),
+            with: "w".into(),
+        });
+        r
+    }
+
+    #[test]
+    fn call_wrapping_rules_skip_crates_that_never_name_the_call() {
+        let dir = std::env::temp_dir().join(format!("instgo-absent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src/deep")).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "mod deep;").unwrap();
+        std::fs::write(
+            dir.join("src/deep/mod.rs"),
+            "fn f() { thread::spawn(|| ()); }",
+        )
+        .unwrap();
+        let threads = wrapping("threads", "std::thread::spawn");
+        let joins = wrapping("joins", "rayon::join");
+        let spans = Rule::new("spans", "*", Selector::new("*"), origin());
+        let kept = drop_absent_calls(vec![&threads, &joins, &spans], &dir.join("src/lib.rs"));
+        let names: Vec<&str> = kept.iter().map(|r| r.name.as_str()).collect();
+        // `spawn` is named in a nested module file; `join` nowhere; a span rule always stays.
+        assert_eq!(names, ["threads", "spans"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -103,6 +103,7 @@ fn instrument(
     let (applicable, out_of_range) =
         plan::applicable(&rules.rules, &package, &version, &parsed.externs);
     let src = PathBuf::from(parsed.src().unwrap_or_default());
+    let applicable = plan::drop_absent_calls(applicable, &src);
 
     let inject_dir = Path::new(&dir).join("inject").join(&unit);
     let mut report;

@@ -86,6 +86,31 @@ fn async_mains_start_the_runtime_and_nest_awaits_and_spawned_tasks() {
 }
 
 #[test]
+fn threads_and_rayon_work_continue_the_starters_trace() {
+    let _l = lock();
+    let rx = Receiver::start();
+    let out = run_bin("threads", &rx.endpoint);
+    assert_eq!(text(&out.stdout), "threads: 150\n");
+    let spans = rx.wait_for(Duration::from_secs(10), |s| {
+        s.iter().any(|x| x.name == "main") && s.iter().filter(|x| x.name == "crunch").count() == 5
+    });
+    let main = named(&spans, "main");
+    assert_eq!(main.len(), 1, "{spans:#?}");
+    let crunches = named(&spans, "crunch");
+    let under_main = crunches
+        .iter()
+        .filter(|c| c.parent_span_id == main[0].span_id && c.trace_id == main[0].trace_id)
+        .count();
+    // std::thread::spawn, both halves of rayon::join, rayon::spawn; not the Builder's.
+    assert_eq!(under_main, 4, "{spans:#?}");
+    let orphan: Vec<_> = crunches
+        .iter()
+        .filter(|c| c.parent_span_id.is_empty())
+        .collect();
+    assert_eq!(orphan.len(), 1, "the Builder-started thread: {spans:#?}");
+}
+
+#[test]
 fn tokio_tests_are_traced_under_cargo_instrument_test() {
     let _l = lock();
     let rx = Receiver::start();

@@ -20,6 +20,11 @@ pub async fn step(n: u32) -> u32 {
     n + 1
 }
 
+/// Work done on another thread (std or rayon): its span nests under the starter's.
+pub fn crunch(n: u64) -> u64 {
+    n * 10
+}
+
 /// A call too short to be worth a span, made very often: what floods the export queue.
 pub fn tick(i: u64) -> u64 {
     i.wrapping_mul(31) ^ 7
