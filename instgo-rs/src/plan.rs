@@ -69,6 +69,28 @@ pub fn applicable<'r>(
     (yes, no)
 }
 
+/// The lints a crate root `forbid`s: an `allow` of one of them is itself an error, so
+/// injected modules must not carry it (`#![forbid(unsafe_code)]`).
+fn forbidden_lints(attrs: &[syn::Attribute]) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in attrs {
+        if !a.path().is_ident("forbid") {
+            continue;
+        }
+        let _ = a.parse_nested_meta(|m| {
+            let path: Vec<String> = m
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            out.push(path.join("::"));
+            Ok(())
+        });
+    }
+    out
+}
+
 /// Drops the rules that only wrap calls of a path (see [`Rule::wraps_calls_only`]) whose
 /// last segment (`spawn` of `std::thread::spawn`) no source file under the crate root's
 /// folder mentions: such a crate has no call site, and reading its text is much cheaper
@@ -234,10 +256,11 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
     }
     let mut injected = Vec::new();
     if !modules.is_empty() {
-        if let Some((_, rw)) = rewrites.iter_mut().find(|(sf, _)| sf.path == input.src) {
+        if let Some((sf, rw)) = rewrites.iter_mut().find(|(sf, _)| sf.path == input.src) {
+            let forbidden = forbidden_lints(&sf.ast.attrs);
             for (name, m) in modules {
                 let path = input.inject_dir.join(format!("{name}.rs"));
-                rw.append_module(&name, &path);
+                rw.append_module(&name, &path, &forbidden);
                 injected.push((path, format!("// From {}\n{}", m.file, m.source)));
             }
         }

@@ -107,14 +107,32 @@ impl FileRewrite {
 
     /// Declares an injected module (a rule's hook file or `add_file`) at the end of the
     /// crate root, on a line of its own after the last one, so no line moves.
-    pub fn append_module(&mut self, name: &str, path: &std::path::Path) {
+    /// Lints the crate root `forbid`s (`forbidden`) are left out of the module's `allow`,
+    /// which would otherwise be an error of its own.
+    pub fn append_module(&mut self, name: &str, path: &std::path::Path, forbidden: &[String]) {
+        const ALLOWED: [&str; 9] = [
+            "warnings",
+            "unused",
+            "missing_docs",
+            "missing_debug_implementations",
+            "unreachable_pub",
+            "unsafe_code",
+            "clippy::all",
+            "clippy::pedantic",
+            "clippy::nursery",
+        ];
+        let allowed: Vec<&str> = ALLOWED
+            .into_iter()
+            .filter(|l| !forbidden.iter().any(|f| f == l))
+            .collect();
         let end = self.text.len();
         self.edits.push(Edit {
             at: end,
             del: 0,
             rank: (3, 0),
             text: format!(
-                "\n#[doc(hidden)] #[allow(warnings, unused, missing_docs, missing_debug_implementations, unreachable_pub, unsafe_code, clippy::all, clippy::pedantic, clippy::nursery)] #[path = {:?}] mod {name};\n",
+                "\n#[doc(hidden)] #[allow({})] #[path = {:?}] mod {name};\n",
+                allowed.join(", "),
                 path.display().to_string()
             ),
         });
