@@ -265,6 +265,13 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             }
         }
     }
+    // Injected code names `::instgo_runtime`, which edition 2015 resolves from the crate
+    // root: the root declares the crate (later editions have it in the extern prelude).
+    if input.edition == "2015" && rewrites.iter().any(|(_, rw)| !rw.is_empty()) {
+        if let Some((sf, rw)) = rewrites.iter_mut().find(|(sf, _)| sf.path == input.src) {
+            rw.declare_runtime_crate(&sf.ast);
+        }
+    }
     let files = rewrites
         .into_iter()
         .filter(|(_, rw)| !rw.is_empty())
@@ -321,6 +328,55 @@ mod tests {
             with: "w".into(),
         });
         r
+    }
+
+    #[test]
+    fn edition_2015_roots_declare_the_runtime_for_wrapped_calls() {
+        let dir = std::env::temp_dir().join(format!("instgo-2015-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "mod a;\n").unwrap();
+        std::fs::write(
+            dir.join("src/a.rs"),
+            "fn f() { ::std::thread::spawn(|| ()); }\n",
+        )
+        .unwrap();
+        let mut r = wrapping("threads", "std::thread::spawn");
+        r.hooks = Some(crate::rule::Hooks {
+            module: Injected {
+                file: "threads.rs".into(),
+                source: String::new(),
+            },
+            on_enter: None,
+            on_exit: None,
+            args: None,
+            mut_args: Vec::new(),
+            map_args: Vec::new(),
+            mut_return: false,
+        });
+        let src = dir.join("src/lib.rs");
+        for (edition, declared) in [("2015", true), ("2018", false)] {
+            let p = plan(
+                &CrateInput {
+                    src: &src,
+                    manifest_dir: &dir,
+                    crate_name: "old",
+                    package: "old",
+                    version: "0.1.0",
+                    edition,
+                    is_bin: false,
+                    inject_dir: &dir.join("inject"),
+                },
+                &[&r],
+            );
+            let root = &p.files.iter().find(|(f, _)| *f == src).unwrap().1;
+            assert_eq!(
+                root.contains("extern crate instgo_runtime;"),
+                declared,
+                "{root}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

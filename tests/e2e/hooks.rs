@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::Receiver;
-use crate::{export_to, fresh_copy, lock, named, parent_of, run, target_dir, text, BIN};
+use crate::{
+    build_example, export_to, fresh_copy, lock, named, parent_of, run, target_dir, text, BIN,
+};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -16,22 +18,7 @@ fn example() -> PathBuf {
 }
 
 fn build(instrumented: bool) -> PathBuf {
-    let mut c = Command::new(if instrumented { BIN } else { env!("CARGO") });
-    if instrumented {
-        c.args(["instrument", "build", "--strict"]);
-    } else {
-        c.args(["build", "--quiet"]);
-    }
-    let out = run(c
-        .current_dir(example())
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env_remove("RUSTC_WRAPPER"));
-    assert!(out.status.success(), "build failed: {}", text(&out.stderr));
-    target_dir().join(if instrumented {
-        "instrument/debug/hookdemo"
-    } else {
-        "debug/hookdemo"
-    })
+    build_example(&example(), "hookdemo", instrumented, &[])
 }
 
 #[test]

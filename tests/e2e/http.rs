@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Point, Receiver, Span};
-use crate::{export_to, fresh_copy, lock, named, parent_of, run, target_dir, text, BIN};
+use crate::{build_example, export_to, fresh_copy, lock, named, parent_of, run, text};
 
 /// The version matrix: `INSTGO_HTTP_FEATURES` picks the axum and reqwest lines (features
 /// of examples/http, e.g. `axum07 reqwest011`), `INSTGO_HTTP_PRECISE` pins versions in
@@ -49,28 +49,13 @@ fn route(prefix: &str, param: &str) -> String {
 }
 
 fn build(instrumented: bool) -> PathBuf {
-    let mut c = Command::new(if instrumented { BIN } else { env!("CARGO") });
-    if instrumented {
-        // --strict: a rule that made a framework crate fail to compile fails the test
-        // instead of falling back to the plain crate.
-        c.args(["instrument", "build", "--strict"]);
+    let features = features().join(",");
+    let extra: &[&str] = if features.is_empty() {
+        &[]
     } else {
-        c.args(["build", "--quiet"]);
-    }
-    let features = features();
-    if !features.is_empty() {
-        c.args(["--no-default-features", "--features", &features.join(",")]);
-    }
-    let out = run(c
-        .current_dir(example())
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env_remove("RUSTC_WRAPPER"));
-    assert!(out.status.success(), "build failed: {}", text(&out.stderr));
-    target_dir().join(if instrumented {
-        "instrument/debug/httpdemo"
-    } else {
-        "debug/httpdemo"
-    })
+        &["--no-default-features", "--features", &features]
+    };
+    build_example(&example(), "httpdemo", instrumented, extra)
 }
 
 fn one<'a>(spans: Vec<&'a Span>, what: &str) -> &'a Span {

@@ -62,6 +62,30 @@ fn copy_tree(src: &Path, dst: &Path) {
     }
 }
 
+/// Builds the example copied to `dir`, plain or with `cargo instrument build --strict`
+/// (a rule that broke a crate fails the test instead of falling back to the plain crate),
+/// with `extra` cargo arguments; the path of its binary `bin`.
+fn build_example(dir: &Path, bin: &str, instrumented: bool, extra: &[&str]) -> PathBuf {
+    let mut c = Command::new(if instrumented { BIN } else { env!("CARGO") });
+    if instrumented {
+        c.args(["instrument", "build", "--strict"]);
+    } else {
+        c.args(["build", "--quiet"]);
+    }
+    let out = run(c
+        .args(extra)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("RUSTC_WRAPPER"));
+    assert!(out.status.success(), "build failed: {}", text(&out.stderr));
+    let profile = if instrumented {
+        "instrument/debug"
+    } else {
+        "debug"
+    };
+    target_dir().join(profile).join(bin)
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("spawn")
 }
