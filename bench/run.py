@@ -5,6 +5,7 @@ measured in the same run.
     python3 bench/run.py            # everything
     python3 bench/run.py span       # the runtime's per-call cost only (criterion)
     python3 bench/run.py build      # build times only
+    python3 bench/run.py http       # the axum service under load (needs wrk)
     INSTGO_BENCH_ONLY=regex python3 bench/run.py build   # only the rows whose label has "regex"
 
 Numbers depend on the machine; the ratios are what the targets are written against.
@@ -69,9 +70,7 @@ def timed(cmd, cwd, env, runs):
 
 
 def build_bench(only=None):
-    tool = os.path.join(CACHE, "bench-tool")
-    sh(["cargo", "install", "--quiet", "--path", os.path.join(ROOT, "instgo-rs"), "--root", tool, "--force"], ROOT)
-    exe = os.path.join(tool, "bin", "cargo-instrument")
+    exe = install_tool()
     projects = [("examples/shapes (rules.toml)", os.path.join(ROOT, "examples", "shapes"), [])]
     # The mid-size real crate comes from crates.io the way the corpus fetches its crates.
     sys.path.insert(0, os.path.join(ROOT, "tests", "corpus"))
@@ -121,13 +120,140 @@ def build_bench(only=None):
     return out
 
 
+def install_tool():
+    tool = os.path.join(CACHE, "bench-tool")
+    sh(["cargo", "install", "--quiet", "--path", os.path.join(ROOT, "instgo-rs"), "--root", tool, "--force"], ROOT)
+    return os.path.join(tool, "bin", "cargo-instrument")
+
+
+class Server:
+    """One variant of bench/http running on a free loopback port."""
+
+    def __init__(self, exe, env):
+        self.p = subprocess.Popen([exe], env=env, stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline().strip()
+        self.addr = line.removeprefix("listening on ")
+        self.url = f"http://{self.addr}/users/42"
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def wrk(url, seconds):
+    """Closed-loop load (as fast as the server answers): requests/s and p99 in ms."""
+    out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", url],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    rps = float(next(l for l in out.splitlines() if l.startswith("Requests/sec")).split()[1])
+    p99 = next(l for l in out.splitlines() if l.strip().startswith("99%")).split()[1]
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    unit = next(u for u in ("us", "ms", "s") if p99.endswith(u))
+    return rps, float(p99[: -len(unit)]) * scale[unit]
+
+
+def fixed_rate(server, qps, seconds):
+    """Open-loop load at `qps` over 8 keep-alive connections; the server's CPU seconds
+    per second of wall time while it ran (1.0 = one core busy)."""
+    import http.client, threading
+    per = qps / 8
+    stop = time.time() + seconds
+    host, port = server.addr.rsplit(":", 1)
+
+    def client():
+        c = http.client.HTTPConnection(host, int(port))
+        n, start = 0, time.time()
+        while time.time() < stop:
+            c.request("GET", "/users/42")
+            c.getresponse().read()
+            n += 1
+            ahead = start + n / per - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+        c.close()
+
+    cpu0, t0 = server.cpu_seconds(), time.time()
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return (server.cpu_seconds() - cpu0) / (time.time() - t0)
+
+
+def http_bench():
+    """The axum service (bench/http) under load on loopback: plain, instrumented with no
+    rules file at 100 % sampling, instrumented with its rules switched off at run time,
+    and hand-instrumented (tower-http TraceLayer + tracing-opentelemetry). Spans of both
+    instrumented variants are batched and dropped at export, so what differs is the
+    instrumentation itself. Variants alternate within each round; medians of 3 rounds."""
+    exe = install_tool()
+    src = os.path.join(ROOT, "bench", "http")
+    target = os.path.join(CACHE, "bench-http-target")
+    env = dict(os.environ, CARGO_TARGET_DIR=target)
+    env["PATH"] = os.path.dirname(exe) + os.pathsep + env["PATH"]
+    env.pop("RUSTC_WRAPPER", None)
+    bins = os.path.join(CACHE, "bench-http-bins")
+    os.makedirs(bins, exist_ok=True)
+    for name, cmd, built in [
+        ("plain", ["cargo", "build", "--release", "--quiet"], "release"),
+        ("hand", ["cargo", "build", "--release", "--quiet", "--features", "hand"], "release"),
+        ("instrumented", ["cargo", "instrument", "build", "--release", "--quiet"], "instrument/release"),
+    ]:
+        sh(cmd, src, env)
+        shutil.copy(os.path.join(target, built, "benchsrv"), os.path.join(bins, f"benchsrv-{name}"))
+    run_env = dict(os.environ, OTEL_TRACES_EXPORTER="discard",
+                   OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_LOG_LEVEL="off")
+    variants = [
+        ("plain", "plain", {}),
+        ("instrumented, 100 % sampled", "instrumented", {}),
+        ("instrumented, rules switched off at run time", "instrumented", {"INSTGO_DISABLED_RULES": "*"}),
+        ("hand: TraceLayer + tracing-opentelemetry", "hand", {}),
+    ]
+    results = {v[0]: {"rps": [], "p99": [], "cpu": []} for v in variants}
+    for _ in range(3):
+        for label, binary, extra in variants:
+            srv = Server(os.path.join(bins, f"benchsrv-{binary}"), dict(run_env, **extra))
+            try:
+                wrk(srv.url, 2)  # warm-up
+                rps, p99 = wrk(srv.url, 10)
+                cpu = fixed_rate(srv, 1000, 10)
+            finally:
+                srv.stop()
+            results[label]["rps"].append(rps)
+            results[label]["p99"].append(p99)
+            results[label]["cpu"].append(cpu)
+    med = {k: {m: statistics.median(v) for m, v in r.items()} for k, r in results.items()}
+    base = med["plain"]
+    targets = {
+        "instrumented, 100 % sampled": "≥ 0.90× throughput",
+        "instrumented, rules switched off at run time": "≥ 0.98× throughput",
+        "hand: TraceLayer + tracing-opentelemetry": "(instrumented must beat it)",
+    }
+    out = ["| axum, GET /users/{id} | req/s | vs plain | p99 | CPU at 1000 req/s | vs plain | target |",
+           "|---|---|---|---|---|---|---|"]
+    for label, _, _ in variants:
+        m = med[label]
+        out.append(
+            f"| {label} | {m['rps']:.0f} | {m['rps'] / base['rps']:.3f}× | {m['p99']:.2f} ms "
+            f"| {m['cpu'] * 100:.1f} % of a core | {m['cpu'] / base['cpu']:.2f}× | {targets.get(label, '')} |"
+        )
+    return out
+
+
 def main():
-    which = sys.argv[1:] or ["span", "build"]
+    which = sys.argv[1:] or ["span", "build", "http"]
     lines = []
     if "span" in which:
         lines += span_bench() + [""]
     if "build" in which:
-        lines += build_bench(os.environ.get("INSTGO_BENCH_ONLY"))
+        lines += build_bench(os.environ.get("INSTGO_BENCH_ONLY")) + [""]
+    if "http" in which:
+        lines += http_bench()
     print("\n".join(lines))
 
 

@@ -85,7 +85,13 @@ fn enter(call: &mut CallContext, req: &http::Request<Body>) {
     let uri = req.uri();
     let headers = req.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let version = format!("{:?}", req.version());
+    let version = match req.version() {
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_3 => "3",
+        _ => "0.9",
+    };
     let info = ServerRequest {
         method: req.method().as_str(),
         scheme: uri.scheme_str().unwrap_or("http"),
@@ -93,7 +99,7 @@ fn enter(call: &mut CallContext, req: &http::Request<Body>) {
         query: uri.query(),
         route,
         host: header("host").or(uri.authority().map(|a| a.as_str())),
-        version: &version,
+        version,
         user_agent: header("user-agent"),
     };
     semconv::server_enter(call, &info, |name| header(name).map(str::to_string));

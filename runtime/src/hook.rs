@@ -147,6 +147,14 @@ impl CallContext {
         self.set_key_value(KeyValue::new(key, value))
     }
 
+    /// Room for `n` more attributes before the span starts (they become its attribute
+    /// vector, which then never regrows).
+    pub(crate) fn reserve_attributes(&mut self, n: usize) {
+        if self.cx.is_none() {
+            self.pending.reserve(n);
+        }
+    }
+
     pub(crate) fn set_key_value(&mut self, kv: KeyValue) {
         match &self.cx {
             Some(cx) => cx.span().set_attribute(kv),

@@ -62,6 +62,7 @@ pub fn server_enter(
     header: impl Fn(&str) -> Option<String>,
 ) {
     call.extract_or_root(header);
+    call.reserve_attributes(12);
     let (method, original) = method(req.method);
     call.set_name(span_name(method, req.route));
     if let Some(original) = original {
@@ -72,19 +73,17 @@ pub fn server_enter(
     } else {
         req.scheme
     };
+    // Sized for everything exit adds, so nothing regrows on the request's path; shared
+    // strings, so the span's copies of these values allocate nothing.
+    let mut metric = Vec::with_capacity(7);
+    metric.push(KeyValue::new("http.request.method", method));
+    metric.push(KeyValue::new("url.scheme", known(scheme)));
     let version = protocol_version(req.version);
-    let mut metric = vec![
-        KeyValue::new("http.request.method", method),
-        KeyValue::new("url.scheme", scheme.to_string()),
-    ];
     if !version.is_empty() {
-        metric.push(KeyValue::new(
-            "network.protocol.version",
-            version.to_string(),
-        ));
+        metric.push(KeyValue::new("network.protocol.version", known(version)));
     }
     if let Some(route) = req.route {
-        metric.push(KeyValue::new("http.route", route.to_string()));
+        metric.push(KeyValue::new("http.route", shared(route)));
     }
     if call.is_recording() {
         for kv in &metric {
@@ -146,11 +145,12 @@ pub fn client_enter(
     let (method, original) = method(req.method);
     call.set_name(span_name(method, None));
     let url = Url::parse(req.url);
-    let mut metric = vec![KeyValue::new("http.request.method", method)];
+    let mut metric = Vec::with_capacity(7);
+    metric.push(KeyValue::new("http.request.method", method));
     if let Some(url) = &url {
-        metric.push(KeyValue::new("server.address", url.host.to_string()));
+        metric.push(KeyValue::new("server.address", shared(url.host)));
         metric.push(KeyValue::new("server.port", url.port));
-        metric.push(KeyValue::new("url.scheme", url.scheme.to_string()));
+        metric.push(KeyValue::new("url.scheme", known(url.scheme)));
     }
     if call.is_recording() {
         for kv in &metric {
@@ -175,7 +175,7 @@ pub fn client_enter(
 pub fn client_exit(call: &mut CallContext, status: u16, version: &str) {
     let version = protocol_version(version);
     if !version.is_empty() {
-        let kv = KeyValue::new("network.protocol.version", version.to_string());
+        let kv = KeyValue::new("network.protocol.version", known(version));
         call.set_key_value(kv.clone());
         push_metric(call, kv);
     }
@@ -251,6 +251,23 @@ fn span_name(method: &str, route: Option<&str>) -> String {
         Some(r) => format!("{method} {r}"),
         None => method.to_string(),
     }
+}
+
+/// A value that is one of the few strings a scheme or a protocol version usually is, as
+/// a static string (no allocation, free to clone), else shared.
+fn known(v: &str) -> opentelemetry::Value {
+    const KNOWN: [&str; 7] = ["http", "https", "1.0", "1.1", "2", "3", "0.9"];
+    match KNOWN.iter().find(|k| **k == v) {
+        Some(k) => opentelemetry::Value::from(*k),
+        None => shared(v),
+    }
+}
+
+/// A string value whose clones share one allocation.
+fn shared(v: &str) -> opentelemetry::Value {
+    opentelemetry::Value::String(opentelemetry::StringValue::from(
+        std::sync::Arc::<str>::from(v),
+    ))
 }
 
 /// `1.1` from `HTTP/1.1`, `2` from `HTTP/2.0`.
