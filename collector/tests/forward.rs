@@ -6,40 +6,21 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use instgo_collector::{start, Config, Running};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
+mod common;
+
 fn request(service: &str, trace: u8) -> Vec<u8> {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue(service.into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![trace; 16],
-                    span_id: vec![1; 8],
-                    name: format!("op {trace}"),
-                    start_time_unix_nano: 1,
-                    end_time_unix_nano: 2,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            schema_url: String::new(),
-        }],
-    }
-    .encode_to_vec()
+    let span = Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![1; 8],
+        name: format!("op {trace}"),
+        start_time_unix_nano: 1,
+        end_time_unix_nano: 2,
+        ..Default::default()
+    };
+    common::export(service, vec![span]).encode_to_vec()
 }
 
 fn post(addr: SocketAddr, body: Vec<u8>) -> u16 {

@@ -11,10 +11,10 @@ use instgo_collector::store::TraceSummary;
 use instgo_collector::{start, Config, Running};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
+
+mod common;
 
 fn request(service: &str, trace: u8, names: &[&str]) -> ExportTraceServiceRequest {
     let spans = names
@@ -30,25 +30,7 @@ fn request(service: &str, trace: u8, names: &[&str]) -> ExportTraceServiceReques
             ..Default::default()
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue(service.into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            schema_url: String::new(),
-        }],
-    }
+    common::export(service, spans)
 }
 
 fn config(file: Option<std::path::PathBuf>) -> Config {

@@ -313,6 +313,18 @@ mod tests {
     use super::*;
     use crate::rule::{Origin, Selector, WrapCall};
 
+    /// A crate in a fresh temporary folder: `files` as (path under it, text).
+    fn temp_crate(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("instgo-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (rel, text) in files {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
     fn origin() -> Origin {
         Origin {
             file: "rules.toml".into(),
@@ -332,15 +344,13 @@ mod tests {
 
     #[test]
     fn edition_2015_roots_declare_the_runtime_for_wrapped_calls() {
-        let dir = std::env::temp_dir().join(format!("instgo-2015-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("src")).unwrap();
-        std::fs::write(dir.join("src/lib.rs"), "mod a;\n").unwrap();
-        std::fs::write(
-            dir.join("src/a.rs"),
-            "fn f() { ::std::thread::spawn(|| ()); }\n",
-        )
-        .unwrap();
+        let dir = temp_crate(
+            "2015",
+            &[
+                ("src/lib.rs", "mod a;\n"),
+                ("src/a.rs", "fn f() { ::std::thread::spawn(|| ()); }\n"),
+            ],
+        );
         let mut r = wrapping("threads", "std::thread::spawn");
         r.hooks = Some(crate::rule::Hooks {
             module: Injected {
@@ -381,15 +391,13 @@ mod tests {
 
     #[test]
     fn call_wrapping_rules_skip_crates_that_never_name_the_call() {
-        let dir = std::env::temp_dir().join(format!("instgo-absent-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("src/deep")).unwrap();
-        std::fs::write(dir.join("src/lib.rs"), "mod deep;").unwrap();
-        std::fs::write(
-            dir.join("src/deep/mod.rs"),
-            "fn f() { thread::spawn(|| ()); }",
-        )
-        .unwrap();
+        let dir = temp_crate(
+            "absent",
+            &[
+                ("src/lib.rs", "mod deep;"),
+                ("src/deep/mod.rs", "fn f() { thread::spawn(|| ()); }"),
+            ],
+        );
         let threads = wrapping("threads", "std::thread::spawn");
         let joins = wrapping("joins", "rayon::join");
         let spans = Rule::new("spans", "*", Selector::new("*"), origin());

@@ -426,3 +426,30 @@ impl<C: Record, F: Future, D: Done<C, F::Output>> Future for Returned<C, F, D> {
         polled
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hook::HookedAsyncCall;
+
+    static SITE: Site = Site::hook("test-returned", "returned", crate::site::Kind::Internal);
+
+    fn send_sync_unpin<T: Send + Sync + Unpin>(_: &T) {}
+
+    /// What ARCHITECTURE.md says of the `-> impl Future` shape: wrapping takes no auto
+    /// trait from the future a caller gets (checked by the compiler).
+    #[test]
+    fn returned_keeps_the_wrapped_futures_auto_traits() {
+        let plain = Returned::make(
+            start_async(&SITE),
+            || std::future::ready(1u8),
+            Observer(|_: &AsyncCall, _: &u8| {}),
+        );
+        send_sync_unpin(&plain);
+        let hooked = crate::hook::start(&SITE, |_| {}).returned(
+            std::future::ready(1u8),
+            Observer(|_: &HookedAsyncCall, _: &u8| {}),
+        );
+        send_sync_unpin(&hooked);
+    }
+}

@@ -210,6 +210,14 @@ impl CallContext {
             .and_then(|(_, v)| v.downcast_ref())
     }
 
+    /// The value kept under `key`, if it has type `T`, to change in place.
+    pub fn get_mut<T: Any>(&mut self, key: &str) -> Option<&mut T> {
+        self.data
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.downcast_mut())
+    }
+
     /// Takes the value kept under `key` out, if it has type `T`.
     pub fn remove<T: Any>(&mut self, key: &str) -> Option<T> {
         let i = self
@@ -379,10 +387,10 @@ impl HookedAsyncCall {
     /// Ties `fut` to this call: its context is current on every poll, `on_exit` sees its
     /// output, and the span ends when it completes or is dropped.
     ///
-    /// `done` is an [`ExitHook`] or a type of the hook's own: a `type Future = ...` must
-    /// name it, and when the output has a type parameter that is not known to be
-    /// `'static` (a service's error), only a type that does not mention the output
-    /// keeps the future `'static`.
+    /// `done` is a type of the hook's own that implements [`Done`]: a framework's
+    /// `type Future = ...` must name it, and a type that does not mention the output
+    /// keeps the future `'static` even when the output has a type parameter that is not
+    /// known to be (a service's error).
     #[inline]
     pub fn returned<F: std::future::Future, D: Done<Self, F::Output>>(
         self,
@@ -390,17 +398,6 @@ impl HookedAsyncCall {
         done: D,
     ) -> Returned<Self, F, D> {
         Returned::new(self, fut, done)
-    }
-}
-
-/// An `on_exit` hook as the [`Returned`] future calls it (a named type, so that a
-/// framework's `type Future = ...` can spell it).
-pub struct ExitHook<T>(pub fn(&mut CallContext, &T));
-
-impl<T> Done<HookedAsyncCall, T> for ExitHook<T> {
-    #[inline]
-    fn done(self, call: &HookedAsyncCall, out: &T) {
-        call.exit(|h| (self.0)(h, out))
     }
 }
 

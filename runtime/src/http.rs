@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use opentelemetry::KeyValue;
 
 use crate::hook::CallContext;
+use crate::metrics::CallMetric;
 
 /// An incoming request, as a server hook sees it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,14 +46,6 @@ pub struct ClientRequest<'a> {
     /// The absolute URL.
     pub url: &'a str,
 }
-
-/// What one call keeps between enter and exit for its duration metric.
-struct Metric {
-    server: bool,
-    attributes: Vec<KeyValue>,
-}
-
-const METRIC: &str = "instgo.http";
 
 /// On a server hook's entry: the remote parent from the propagation headers (or a new
 /// trace), the span's name (`GET /users/{id}`) and request attributes.
@@ -101,20 +94,15 @@ pub fn server_enter(
             call.set_attribute("user_agent.original", ua.to_string());
         }
     }
-    call.insert(
-        METRIC,
-        Metric {
-            server: true,
-            attributes: metric,
-        },
-    );
+    let histogram = crate::metrics::http_server_duration();
+    call.insert(CallMetric::KEY, CallMetric::new(true, histogram, metric));
 }
 
 /// The route, once the framework has matched it after the span started (actix-web
 /// routes inside the service the span wraps): renames the span `METHOD route` and adds
 /// `http.route` to it and to the duration metric.
 pub fn server_route(call: &mut CallContext, route: &str) {
-    let Some(mut metric) = call.remove::<Metric>(METRIC) else {
+    let Some(metric) = call.get::<CallMetric>(CallMetric::KEY) else {
         return;
     };
     let method = metric
@@ -124,10 +112,9 @@ pub fn server_route(call: &mut CallContext, route: &str) {
         .map(|kv| kv.value.as_str().into_owned())
         .unwrap_or_default();
     call.set_name(span_name(&method, Some(route)));
-    let kv = KeyValue::new("http.route", route.to_string());
+    let kv = KeyValue::new("http.route", shared(route));
     call.set_key_value(kv.clone());
-    metric.attributes.push(kv);
-    call.insert(METRIC, metric);
+    push_metric(call, kv);
 }
 
 /// On a server hook's exit with the response status: 5xx marks the span ERROR.
@@ -161,13 +148,8 @@ pub fn client_enter(
         }
         call.set_attribute("url.full", redact_url(req.url));
     }
-    call.insert(
-        METRIC,
-        Metric {
-            server: false,
-            attributes: metric,
-        },
-    );
+    let histogram = crate::metrics::http_client_duration();
+    call.insert(CallMetric::KEY, CallMetric::new(false, histogram, metric));
     call.inject(inject);
 }
 
@@ -190,14 +172,13 @@ pub fn failed(call: &mut CallContext, error_type: &str, message: &str) {
 }
 
 fn push_metric(call: &mut CallContext, kv: KeyValue) {
-    if let Some(mut m) = call.remove::<Metric>(METRIC) {
+    if let Some(m) = call.get_mut::<CallMetric>(CallMetric::KEY) {
         m.attributes.push(kv);
-        call.insert(METRIC, m);
     }
 }
 
 fn exit(call: &mut CallContext, status: Option<u16>, error: Option<(&str, &str)>) {
-    let Some(mut metric) = call.remove::<Metric>(METRIC) else {
+    let Some(mut metric) = call.remove::<CallMetric>(CallMetric::KEY) else {
         return;
     };
     let mut error_type = error.map(|(t, _)| t.to_string());
@@ -225,12 +206,7 @@ fn exit(call: &mut CallContext, status: Option<u16>, error: Option<(&str, &str)>
         // its `Err`; here only the status.
         call.set_error(message.to_string());
     }
-    let histogram = if metric.server {
-        crate::metrics::http_server_duration()
-    } else {
-        crate::metrics::http_client_duration()
-    };
-    histogram.record_duration(call.elapsed(), &metric.attributes);
+    metric.record(call.elapsed());
 }
 
 /// `GET`, …, or `_OTHER` and the original for methods outside RFC 9110 and PATCH: an

@@ -201,6 +201,32 @@ semconv_duration! {
     db_client_duration => "db.client.operation.duration", "Duration of database client operations.";
 }
 
+/// The duration metric of one call in progress, kept in its hook data between enter and
+/// exit: where it goes, which side of the call it is, and the attributes gathered so far.
+pub(crate) struct CallMetric {
+    pub server: bool,
+    histogram: &'static Histogram,
+    pub attributes: Vec<KeyValue>,
+}
+
+impl CallMetric {
+    /// The hook-data key: a call is one protocol's server or client, never two.
+    pub const KEY: &'static str = "instgo.duration";
+
+    pub fn new(server: bool, histogram: &'static Histogram, attributes: Vec<KeyValue>) -> Self {
+        CallMetric {
+            server,
+            histogram,
+            attributes,
+        }
+    }
+
+    /// Records the call's duration with the gathered attributes.
+    pub fn record(&self, elapsed: Duration) {
+        self.histogram.record_duration(elapsed, &self.attributes);
+    }
+}
+
 /// Exports what has been recorded, waiting at most `timeout`; `true` when it finished.
 pub(crate) fn flush(timeout: Duration) -> bool {
     let Some(Some(p)) = PROVIDER.get() else {

@@ -8,13 +8,7 @@
 use opentelemetry::KeyValue;
 
 use crate::hook::CallContext;
-
-const METRIC: &str = "instgo.rpc";
-
-struct Metric {
-    server: bool,
-    attributes: Vec<KeyValue>,
-}
+use crate::metrics::CallMetric;
 
 /// `(service, method)` of a gRPC request path (`/helloworld.Greeter/SayHello`).
 fn service_method(path: &str) -> Option<(&str, &str)> {
@@ -41,7 +35,15 @@ fn enter(call: &mut CallContext, path: &str, server: bool, authority: Option<&st
     for kv in &attributes {
         call.set_key_value(kv.clone());
     }
-    call.insert(METRIC, Metric { server, attributes });
+    let histogram = if server {
+        crate::metrics::rpc_server_duration()
+    } else {
+        crate::metrics::rpc_client_duration()
+    };
+    call.insert(
+        CallMetric::KEY,
+        CallMetric::new(server, histogram, attributes),
+    );
 }
 
 /// On a server hook's entry, with the request path and a metadata (header) lookup.
@@ -72,7 +74,7 @@ pub fn client_enter(
 /// the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
 /// DATA_LOSS), not on the caller's mistakes (NOT_FOUND, INVALID_ARGUMENT…).
 pub fn exit(call: &mut CallContext, code: i32, message: &str) {
-    let Some(mut metric) = call.remove::<Metric>(METRIC) else {
+    let Some(mut metric) = call.remove::<CallMetric>(CallMetric::KEY) else {
         return;
     };
     let kv = KeyValue::new("rpc.grpc.status_code", i64::from(code));
@@ -89,12 +91,7 @@ pub fn exit(call: &mut CallContext, code: i32, message: &str) {
         metric.attributes.push(KeyValue::new("error.type", name));
         call.set_error(message.to_string());
     }
-    let histogram = if metric.server {
-        crate::metrics::rpc_server_duration()
-    } else {
-        crate::metrics::rpc_client_duration()
-    };
-    histogram.record_duration(call.elapsed(), &metric.attributes);
+    metric.record(call.elapsed());
 }
 
 fn code_name(code: i32) -> &'static str {

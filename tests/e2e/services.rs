@@ -11,21 +11,17 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Receiver, Span};
-use crate::{export_to, fresh_copy, lock, parent_of, run, target_dir, text, BIN};
+use crate::{build_example, export_to, fresh_copy, lock, parent_of};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| fresh_copy("services")).clone()
 }
 
+/// The folder of the three instrumented binaries.
 fn build() -> PathBuf {
-    let out = run(Command::new(BIN)
-        .args(["instrument", "build", "--strict"])
-        .current_dir(example())
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env_remove("RUSTC_WRAPPER"));
-    assert!(out.status.success(), "build failed: {}", text(&out.stderr));
-    target_dir().join("instrument/debug")
+    let gateway = build_example(&example(), "gateway", true, &[]);
+    gateway.parent().unwrap().to_path_buf()
 }
 
 /// A running service; killed when dropped.
