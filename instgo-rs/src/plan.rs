@@ -97,11 +97,7 @@ fn forbidden_lints(attrs: &[syn::Attribute]) -> Vec<String> {
 /// than parsing it. A rule over `std` applies to every crate of the graph; most never
 /// spawn a thread.
 pub fn drop_absent_calls<'r>(rules: Vec<&'r Rule>, root: &Path) -> Vec<&'r Rule> {
-    let needle = |r: &Rule| {
-        r.wrap_call
-            .as_ref()
-            .and_then(|w| w.path.rsplit("::").next().map(str::to_string))
-    };
+    let needle = |r: &Rule| r.wrap_call.as_ref().map(|w| w.needle().to_string());
     let mut wanted: Vec<String> = rules
         .iter()
         .filter(|r| r.wraps_calls_only())
@@ -195,20 +191,21 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             // Call sites first: every wrap_call rule selecting this function, one per path;
             // of two rules wrapping the same path the one defined last wins (a rules.toml
             // rule over a built-in one).
-            let mut wrapped: Vec<&str> = Vec::new();
+            let mut wrapped: Vec<String> = Vec::new();
             for (ri, r) in rules.iter().enumerate().rev() {
                 let (Some(w), Some(imports)) = (&r.wrap_call, &imports) else {
                     continue;
                 };
-                if wrapped.contains(&w.path.as_str()) || !matcher::selects(r, f, &rel) {
+                let site = w.site();
+                if wrapped.contains(&site) || !matcher::selects(r, f, &rel) {
                     continue;
                 }
-                wrapped.push(&w.path);
                 let with = format!("crate::{}::{}", hook_module(&r.name), w.with);
-                for l in wrapcall::wrap_calls(&mut rw, imports, f.block, &w.path, &with) {
-                    matched[ri].push(format!("{display}:{l} {} (call of {})", f.path, w.path));
+                for l in wrapcall::wrap_calls(&mut rw, imports, f.block, w, &with) {
+                    matched[ri].push(format!("{display}:{l} {} (call of {site})", f.path));
                     used_hooks[ri] = true;
                 }
+                wrapped.push(site);
             }
             let Some(ri) = rules
                 .iter()
@@ -338,6 +335,8 @@ mod tests {
         r.wrap_call = Some(WrapCall {
             path: path.into(),
             with: "w".into(),
+            method: None,
+            arg: 0,
         });
         r
     }

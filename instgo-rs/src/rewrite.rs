@@ -88,6 +88,14 @@ impl FileRewrite {
         });
     }
 
+    /// Surrounds the syn range `start..end` with `open` and `close`: the opening goes
+    /// before a replacement starting there (a wrapped argument may begin with a path
+    /// another rule replaces), the closing before anything opening where it ends.
+    pub(crate) fn surround(&mut self, start: usize, end: usize, open: String, close: String) {
+        self.push(self.offset(start), (1, 0), open);
+        self.push(self.offset(end), (0, 0), close);
+    }
+
     /// Edition 2015 resolves `::instgo_runtime` from the crate root, so the root file
     /// declares it; later editions find it in the extern prelude.
     pub fn declare_runtime_crate(&mut self, file: &syn::File) {

@@ -43,7 +43,7 @@ fn rewrite_with(src: &str, edition_2015: bool, r: &Rule) -> String {
             rw.start_runtime_in(f);
         }
         if let Some(w) = &r.wrap_call {
-            instgo::wrapcall::wrap_calls(&mut rw, &imports, f.block, &w.path, "crate::h::wrapped");
+            instgo::wrapcall::wrap_calls(&mut rw, &imports, f.block, w, "crate::h::wrapped");
         }
         if r.instruments_functions() && matcher::selects(r, f, "src/lib.rs") {
             let result = match matcher::skip_reason(f) {
@@ -190,6 +190,23 @@ hooked!(
         wrap_call: Some(WrapCall {
             path: "std::thread::spawn".into(),
             with: "wrapped".into(),
+            method: None,
+            arg: 0,
+        }),
+        ..rule()
+    }
+);
+hooked!(
+    wrap_method_call_sites_in_a_scope,
+    "use std::thread;\nfn run(data: &[u32]) -> u32 {\n    thread::scope(|s| {\n        let a = s.spawn(|| data[0]);\n        let b = s.spawn(move || s.spawn(|| data[1]).join().unwrap());\n        a.join().unwrap() + b.join().unwrap()\n    })\n}\n",
+    Rule {
+        span: None,
+        hooks: Some(hooks(false, false)),
+        wrap_call: Some(WrapCall {
+            path: "std::thread::scope".into(),
+            with: "wrapped".into(),
+            method: Some("spawn".into()),
+            arg: 0,
         }),
         ..rule()
     }

@@ -13,3 +13,12 @@ where
 {
     self::std::thread::spawn(::instgo_runtime::carry::closure(f))
 }
+
+/// Wraps the closure handed to `Builder::spawn`, `Builder::spawn_scoped` and
+/// `Scope::spawn`: it runs in the context of the code that started the thread.
+pub fn carry<F, T>(f: F) -> impl FnOnce() -> T
+where
+    F: FnOnce() -> T,
+{
+    ::instgo_runtime::carry::closure(f)
+}

@@ -126,6 +126,32 @@ pub struct WrapCall {
     pub path: String,
     /// The hook function called instead.
     pub with: String,
+    /// Method mode: instead of calls of `path`, `.METHOD(..)` calls on what a call of
+    /// `path` made (`Builder::new().name(..).spawn(f)`) or on the first parameter of a
+    /// closure handed to it (`scope(|s| s.spawn(f))`); argument `arg` becomes
+    /// `hooks::WITH(arg)`. Method calls on anything else are out of reach without types.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub arg: usize,
+}
+
+impl WrapCall {
+    /// The word every call site contains: the method, or the path's last segment.
+    pub fn needle(&self) -> &str {
+        match &self.method {
+            Some(m) => m,
+            None => self.path.rsplit("::").next().unwrap_or_default(),
+        }
+    }
+
+    /// What the rule wraps, for reports: `std::thread::spawn` or `std::thread::scope(..).spawn`.
+    pub fn site(&self) -> String {
+        match &self.method {
+            Some(m) => format!("{}(..).{m}", self.path),
+            None => self.path.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

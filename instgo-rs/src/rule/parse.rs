@@ -114,6 +114,8 @@ struct RawWrapCall {
     #[serde(rename = "fn")]
     path: Spanned<String>,
     with: Spanned<String>,
+    method: Option<Spanned<String>>,
+    arg: Option<Spanned<usize>>,
 }
 
 /// Reads a file a rules document names: `Ok((name for messages, text))`.
@@ -289,7 +291,20 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
                 return Err(err(src, at, "`wrap_call` calls a function of the rule's hook file: add `hooks = { file = \"...\" }`"));
             };
             require_fn(src, &w.with, &h.module.file, &hook_fns, &with)?;
-            Some(WrapCall { path, with })
+            let method = match &w.method {
+                Some(m) => Some(ident(src, m, "wrap_call.method")?),
+                None => None,
+            };
+            if let (None, Some(a)) = (&method, &w.arg) {
+                return Err(err(src, a.span().start, "`wrap_call.arg` chooses the argument of a wrapped method call: add `method = \"...\"`"));
+            }
+            let arg = w.arg.as_ref().map_or(0, |a| *a.get_ref());
+            Some(WrapCall {
+                path,
+                with,
+                method,
+                arg,
+            })
         }
         None => None,
     };
@@ -585,6 +600,8 @@ mod tests {
         r.wrap_call = Some(WrapCall {
             path: "tokio::spawn".into(),
             with: "spawn".into(),
+            method: None,
+            arg: 0,
         });
         assert!(!r.can_apply_with(&["serde".into()]));
         assert!(r.can_apply_with(&["serde".into(), "tokio".into()]));
@@ -720,6 +737,10 @@ mod tests {
         // wrap_call alone rewrites call sites, not functions.
         let set = with_hook_file(&format!("{head}wrap_call = {{ fn = \"std::thread::spawn\", with = \"enter\" }}\nhooks = {{ file = \"h.rs\" }}\n"), good).unwrap();
         assert!(!set.rules[0].instruments_functions());
+        let set = with_hook_file(&format!("{head}wrap_call = {{ fn = \"std::thread::Builder::new\", method = \"spawn_scoped\", arg = 1, with = \"enter\" }}\nhooks = {{ file = \"h.rs\" }}\n"), good).unwrap();
+        let w = set.rules[0].wrap_call.as_ref().unwrap();
+        assert_eq!((w.method.as_deref(), w.arg), (Some("spawn_scoped"), 1));
+        assert_eq!(w.needle(), "spawn_scoped");
 
         let cases: &[(&str, &str)] = &[
             (
@@ -742,6 +763,14 @@ mod tests {
             (
                 "wrap_call = { fn = \"std::thread::spawn\", with = \"enter\" }",
                 "add `hooks",
+            ),
+            (
+                "wrap_call = { fn = \"std::thread::scope\", arg = 1, with = \"enter\" }\nhooks = { file = \"h.rs\" }",
+                "add `method",
+            ),
+            (
+                "wrap_call = { fn = \"std::thread::scope\", method = \"a.b\", with = \"enter\" }\nhooks = { file = \"h.rs\" }",
+                "wrap_call.method",
             ),
             (
                 "span = { attributes = { \"k\" = \"user.id()\" } }",
