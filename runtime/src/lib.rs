@@ -15,10 +15,12 @@
 //!
 //! * give hook code (a rule's own source file, compiled into the target crate) a
 //!   [`hook::CallContext`] and a way to carry context into spawned work ([`carry`]);
+//! * join an application's own OpenTelemetry copy to the same tree ([`bridge`]);
 //!
 //! It never writes to stdout, never panics into the application and never blocks the
 //! application's threads on export.
 
+pub mod bridge;
 mod call;
 pub mod carry;
 pub mod control;

@@ -1,8 +1,9 @@
 //! Async runtimes, built with the real tool and read back from the OTLP receiver:
 //! `#[tokio::main]` (multi-thread and current-thread) and `#[actix_web::main]` start the
 //! runtime and flush it at exit; `.await`s and a `tokio::spawn`ed task (the catalog's
-//! spawn rule) nest; `#[tokio::test]`s under `cargo instrument test`; and an app running
-//! its own, older opentelemetry SDK keeps its spans to itself.
+//! spawn rule) nest; `#[tokio::test]`s under `cargo instrument test`; and apps running
+//! their own OpenTelemetry (the API of an older version; tracing-opentelemetry) make one
+//! tree with the injected spans.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -155,25 +156,105 @@ fn tokio_tests_are_traced_under_cargo_instrument_test() {
     }
 }
 
+/// The spans an app exported through its own SDK, from its `span NAME TRACE SPAN PARENT`
+/// lines, marked `[app]`.
+fn app_spans(stdout: &str) -> Vec<Span> {
+    let hex = |h: &str| -> Vec<u8> {
+        let bytes: Vec<u8> = (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect();
+        if bytes.iter().all(|b| *b == 0) {
+            Vec::new()
+        } else {
+            bytes
+        }
+    };
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("span "))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Span {
+                name: format!("{} [app]", f[0]),
+                trace_id: hex(f[1]),
+                span_id: hex(f[2]),
+                parent_span_id: hex(f[3]),
+                kind: 0,
+                attributes: Vec::new(),
+                events: Vec::new(),
+                status_code: 0,
+                status_message: String::new(),
+                resource: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// The tree under `root`, one name per line, children sorted by name; every span of it in
+/// the root's trace.
+fn tree(spans: &[Span], root: &Span) -> String {
+    fn walk(spans: &[Span], s: &Span, depth: usize, out: &mut String) {
+        assert_eq!(s.trace_id, spans[0].trace_id, "{} in another trace", s.name);
+        out.push_str(&format!("{}{}\n", "  ".repeat(depth), s.name));
+        let mut kids: Vec<&Span> = spans
+            .iter()
+            .filter(|k| k.parent_span_id == s.span_id)
+            .collect();
+        kids.sort_by(|a, b| a.name.cmp(&b.name));
+        for k in kids {
+            walk(spans, k, depth + 1, out);
+        }
+    }
+    let mut ordered = vec![root.clone()];
+    ordered.extend(spans.iter().filter(|s| s.span_id != root.span_id).cloned());
+    let mut out = String::new();
+    walk(&ordered, root, 0, &mut out);
+    out
+}
+
 #[test]
-fn an_app_with_its_own_opentelemetry_keeps_it_to_itself() {
+fn an_app_with_its_own_opentelemetry_api_joins_the_tree() {
     let _l = lock();
     let rx = Receiver::start();
     let out = run_bin("own-otel", &rx.endpoint);
-    // The app's SDK (0.30) saw only its own span...
-    assert_eq!(
-        text(&out.stdout),
-        "own-otel: 32; the app's own exporter saw [\"app-own-work\"]\n"
-    );
-    // ...and ours (0.33) only the instrumented functions, nested as usual.
-    let spans = rx.wait_for(Duration::from_secs(10), |s| {
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("own-otel: 32\n"), "{stdout}");
+    let mut spans = rx.wait_for(Duration::from_secs(10), |s| {
         s.iter().filter(|x| x.name == "step").count() == 2 && s.iter().any(|x| x.name == "main")
     });
+    // Ours (0.33) went to the receiver, the app's (0.30) to its own exporter only.
     assert!(named(&spans, "app-own-work").is_empty());
-    let main = named(&spans, "main");
-    assert_eq!(main.len(), 1);
-    assert_handle_nests(&spans, main[0]);
-    assert!(parent_of(&spans, main[0]).is_none());
+    spans.extend(app_spans(&stdout));
+    let main = named(&spans, "main")[0].clone();
+    assert!(parent_of(&spans, &main).is_none());
+    assert_eq!(
+        tree(&spans, &main),
+        "main\n  app-own-work [app]\n    handle\n      step\n      step\n"
+    );
+}
+
+#[test]
+fn an_app_with_tracing_opentelemetry_joins_the_tree() {
+    let _l = lock();
+    let rx = Receiver::start();
+    let out = run_bin("rt-mixed", &rx.endpoint);
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("mixed: 72\n"), "{stdout}");
+    let mut spans = rx.wait_for(Duration::from_secs(10), |s| {
+        s.iter().filter(|x| x.name == "step").count() == 2
+            && s.iter().filter(|x| x.name == "crunch").count() == 2
+            && s.iter().any(|x| x.name == "main")
+    });
+    spans.extend(app_spans(&stdout));
+    let main = named(&spans, "main")[0].clone();
+    // tracing spans under the injected `main`; injected spans under the tracing span
+    // entered when they started (`serve`'s is made when its future first runs, inside
+    // `request`).
+    assert_eq!(
+        tree(&spans, &main),
+        "main\n  tracing-work [app]\n    crunch\n    inner [app]\n      crunch\n    request [app]\n      serve [app]\n        handle\n          step\n          step\n"
+    );
 }
 
 fn checksum(n: u64) -> u64 {

@@ -1,5 +1,7 @@
 //! A program with its own OpenTelemetry SDK, of another version than the instrumentation's:
-//! the two must not see each other's spans or share a global provider.
+//! each exports its own spans through its own provider, and the two make one tree
+//! (`main` → the app's `app-own-work` → `handle`). Prints its spans as
+//! `span NAME TRACE SPAN PARENT` for the test to join with the receiver's.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -9,12 +11,11 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
 #[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<String>>>);
+struct Collect(Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanExporter for Collect {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let names = batch.into_iter().map(|s| s.name.into_owned());
-        self.0.lock().unwrap().extend(names);
+        self.0.lock().unwrap().extend(batch);
         std::future::ready(Ok(()))
     }
 }
@@ -32,8 +33,14 @@ fn main() {
         .unwrap();
     let n = tracer.in_span("app-own-work", |_| rt.block_on(rt_work::handle(30)));
     provider.shutdown().unwrap();
-    println!(
-        "own-otel: {n}; the app's own exporter saw {:?}",
-        seen.0.lock().unwrap()
-    );
+    println!("own-otel: {n}");
+    for s in seen.0.lock().unwrap().iter() {
+        println!(
+            "span {} {} {} {}",
+            s.name,
+            s.span_context.trace_id(),
+            s.span_context.span_id(),
+            s.parent_span_id
+        );
+    }
 }
