@@ -201,6 +201,9 @@ impl FileRewrite {
             Some(h) => hook_arguments(f, h)?,
             None => HookArgs::default(),
         };
+        if let Some(at) = enter_args.mut_self_at {
+            self.push(self.offset(at), (1, 0), "mut ".to_string());
+        }
         let (name, kind) = match &rule.span {
             Some(s) => (span_name(&s.name, f, crate_name), kind_name(s.kind)),
             None => (f.path.clone(), "Internal"),
@@ -447,6 +450,9 @@ struct HookArgs {
     rebinds: String,
     /// `, &a, &mut b` after the call context.
     passed: String,
+    /// Where to write `mut ` before a by-value `self` that `on_enter` gets as `&mut`
+    /// (a receiver cannot be rebound; `mut` on it is invisible to callers).
+    mut_self_at: Option<usize>,
 }
 
 fn hook_arguments(f: &FnItem<'_>, h: &crate::rule::Hooks) -> Result<HookArgs, String> {
@@ -498,11 +504,15 @@ fn hook_arguments(f: &FnItem<'_>, h: &crate::rule::Hooks) -> Result<HookArgs, St
             (Some(true), false) => "&*self".to_string(),
             (Some(true), true) => "&mut *self".to_string(),
             (Some(false), false) => "&self".to_string(),
-            (Some(false), true) if *declared_mut => "&mut self".to_string(),
             (Some(false), true) => {
-                return Err(
-                    "`self` is in `hooks.mut_args` but is taken by value without `mut`".into(),
-                )
+                if !declared_mut {
+                    use syn::spanned::Spanned;
+                    out.mut_self_at = f
+                        .sig
+                        .receiver()
+                        .map(|r| r.self_token.span().byte_range().start);
+                }
+                "&mut self".to_string()
             }
             (None, false) => format!("&{name}"),
             (None, true) => {

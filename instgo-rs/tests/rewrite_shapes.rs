@@ -222,6 +222,16 @@ hooked!(
 );
 
 hooked!(
+    hooks_get_a_by_value_self_as_mut,
+    "pub fn call(self) -> Result<Response> {\n    self.do_call(Payload::Empty)\n}\n",
+    with_hooks(Hooks {
+        args: Some(vec!["self".into()]),
+        mut_args: vec!["self".into()],
+        ..hooks(true, true)
+    })
+);
+
+hooked!(
     hooks_exit_may_replace_the_returned_value,
     "fn call(&self, req: Req) -> BoxFuture {\n    if req.bad() {\n        return reject(req);\n    }\n    self.inner.call(req)\n}\n",
     with_hooks(Hooks {

@@ -6,9 +6,27 @@ use instgo_runtime::http::{self as semconv, ClientRequest};
 use crate::async_impl::request::Request;
 use crate::header::{HeaderName, HeaderValue};
 
+/// The thread reqwest's blocking client runs its async client on.
+const BLOCKING_RUNTIME: &str = "reqwest-internal-sync-runtime";
+
+fn on_blocking_runtime() -> bool {
+    std::thread::current().name() == Some(BLOCKING_RUNTIME)
+}
+
+/// `send` / `execute`: no span on the blocking client's own thread, where the blocking
+/// call's span (made on the caller's thread) already covers the request.
+pub fn enter_async(call: &mut CallContext) {
+    if on_blocking_runtime() {
+        call.suppress();
+    }
+}
+
 /// In `Client::execute_request`: names the span of the `send` or `execute` call it runs
 /// in and writes that span's context into the request's headers.
 pub fn request(_call: &mut CallContext, req: &mut Request) {
+    if on_blocking_runtime() {
+        return; // the blocking call wrote the headers
+    }
     instgo_runtime::hook::enclosing(|outer| {
         if outer.rule().starts_with("reqwest") {
             enter(outer, req)

@@ -1,6 +1,7 @@
 //! End-to-end tests: build the shapes example with the real `cargo-instrument`, run it,
 //! and read its spans back from a real OTLP/HTTP receiver.
 
+mod clients;
 mod collector;
 mod driver;
 mod hooks;

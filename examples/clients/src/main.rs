@@ -1,0 +1,59 @@
+//! Blocking HTTP clients — reqwest's blocking client, ureq 2, ureq 3 — calling an axum
+//! server in the same process: built with `cargo instrument build` and no rules file, each
+//! call is a CLIENT span with the server's span under it, in one trace. Prints what it
+//! got, the same plain or instrumented.
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+
+fn serve() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let router = Router::new()
+                .route("/items/{id}", get(|| async { "an item" }))
+                .route(
+                    "/fail",
+                    get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "it broke") }),
+                );
+            axum::serve(listener, router).await.unwrap();
+        })
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn main() {
+    let base = serve();
+    // Nothing listens on port 9 of loopback: a transport error.
+    let refused = "http://127.0.0.1:9/";
+
+    let client = reqwest::blocking::Client::new();
+    let res = client.get(format!("{base}/items/1")).send().unwrap();
+    println!("reqwest: {} {}", res.status().as_u16(), res.text().unwrap());
+    let res = client.get(format!("{base}/fail")).send().unwrap();
+    println!("reqwest: {}", res.status().as_u16());
+    let err = client.get(refused).send().unwrap_err();
+    println!("reqwest: connect error = {}", err.is_connect());
+
+    let res = ureq2::get(&format!("{base}/items/2")).call().unwrap();
+    println!("ureq2: {} {}", res.status(), res.into_string().unwrap());
+    match ureq2::get(&format!("{base}/fail")).call() {
+        Err(ureq2::Error::Status(code, _)) => println!("ureq2: {code}"),
+        other => panic!("ureq2: {other:?}"),
+    }
+    let err = ureq2::get(refused).call().unwrap_err();
+    println!("ureq2: {}", err.kind());
+
+    let mut res = ureq::get(format!("{base}/items/3")).call().unwrap();
+    let body = res.body_mut().read_to_string().unwrap();
+    println!("ureq3: {} {body}", res.status().as_u16());
+    match ureq::get(format!("{base}/fail")).call() {
+        Err(ureq::Error::StatusCode(code)) => println!("ureq3: {code}"),
+        other => panic!("ureq3: {other:?}"),
+    }
+    println!("ureq3: refused = {}", ureq::get(refused).call().is_err());
+}
