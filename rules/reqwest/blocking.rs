@@ -1,5 +1,7 @@
-// Compiled as a module of reqwest, only where its `blocking` feature is on (the rule
-// selects a function that exists only then).
+// Compiled as a module of reqwest. The rule matches `blocking::Client::execute` in the
+// source whatever the features (modules are followed without evaluating `cfg`), so the
+// module is empty unless the `blocking` feature is on.
+#![cfg(feature = "blocking")]
 
 use instgo_runtime::hook::CallContext;
 use instgo_runtime::http::{self as semconv, ClientRequest};
