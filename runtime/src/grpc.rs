@@ -104,6 +104,13 @@ pub(crate) struct Call<'a> {
 }
 
 /// One unary call carrying `message` (protobuf), all within `timeout`.
+fn http1_answer() -> CallError {
+    CallError::new(
+        "the server answered in HTTP/1, not gRPC (an OTLP/HTTP port? OTLP/gRPC listens on \
+         4317; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)",
+    )
+}
+
 pub(crate) fn call(c: &Call<'_>, message: &[u8], timeout: Duration) -> Result<Reply, CallError> {
     let (authority, path, metadata, gzip) = (c.authority, c.path, c.metadata, c.gzip);
     let deadline = Instant::now() + timeout;
@@ -252,8 +259,27 @@ impl Conn {
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), CallError> {
         self.stream.set_write_timeout(Some(self.remaining()?))?;
-        self.stream.write_all(bytes)?;
-        Ok(())
+        match self.stream.write_all(bytes) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.closed_after_answering(e)),
+        }
+    }
+
+    /// A write failed: when the peer closed, what it said before closing explains it
+    /// better than the broken pipe (an HTTP/1 server answers the preface and closes
+    /// while the request's frames are still being written).
+    fn closed_after_answering(&mut self, e: std::io::Error) -> CallError {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        if matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted) {
+            let mut head = [0u8; 7];
+            let _ = self
+                .stream
+                .set_read_timeout(Some(Duration::from_millis(200)));
+            if self.stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
+                return http1_answer();
+            }
+        }
+        CallError::from(e)
     }
 
     /// Sends `body` as DATA frames within the peer's windows, reading what the peer
@@ -308,10 +334,7 @@ impl Conn {
         let mut head = [0u8; 9];
         self.read_exact(&mut head)?;
         if head.starts_with(b"HTTP/1.") {
-            return Err(CallError::new(
-                "the server answered in HTTP/1, not gRPC (an OTLP/HTTP port? OTLP/gRPC listens \
-                 on 4317; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)",
-            ));
+            return Err(http1_answer());
         }
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let (kind, flags) = (head[3], head[4]);
