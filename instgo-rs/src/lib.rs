@@ -5,6 +5,7 @@
 //! [`wrapcall`]) → [`shadow`] →
 //! rustc, with [`depinfo`] pointing cargo back at the original files. See ARCHITECTURE.md.
 
+pub mod cfg;
 pub mod collect;
 pub mod depinfo;
 pub mod driver;

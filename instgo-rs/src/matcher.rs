@@ -2,6 +2,7 @@
 
 use quote::ToTokens;
 
+use crate::cfg::Features;
 use crate::glob;
 use crate::rule::{Rule, Vis};
 
@@ -28,11 +29,27 @@ pub struct Note {
 
 /// Every function with a body in the file, plus macro invocations whose items are out of
 /// reach (rustc expands them later; the rewrite sees only their tokens).
-pub fn functions<'a>(file: &'a syn::File, module: &[String]) -> (Vec<FnItem<'a>>, Vec<Note>) {
+/// Items `features` shows to be configured out are left out: rustc never compiles them.
+pub fn functions<'a>(
+    file: &'a syn::File,
+    module: &[String],
+    features: &Features,
+) -> (Vec<FnItem<'a>>, Vec<Note>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
-    walk(&file.items, module, &mut out, &mut notes);
+    let mut w = Walk {
+        features,
+        out: &mut out,
+        notes: &mut notes,
+    };
+    w.walk(&file.items, module);
     (out, notes)
+}
+
+struct Walk<'a, 'w> {
+    features: &'w Features,
+    out: &'w mut Vec<FnItem<'a>>,
+    notes: &'w mut Vec<Note>,
 }
 
 fn vis_of(v: &syn::Visibility) -> Vis {
@@ -80,86 +97,103 @@ fn line_of(span: proc_macro2::Span) -> usize {
     span.start().line
 }
 
-fn walk<'a>(
-    items: &'a [syn::Item],
-    module: &[String],
-    out: &mut Vec<FnItem<'a>>,
-    notes: &mut Vec<Note>,
-) {
-    for item in items {
-        match item {
-            syn::Item::Fn(f) => {
-                let ident = f.sig.ident.to_string();
-                out.push(FnItem {
-                    path: join(module, &[&ident]),
-                    ident,
-                    self_type: None,
-                    trait_path: None,
-                    vis: vis_of(&f.vis),
-                    attrs: &f.attrs,
-                    sig: &f.sig,
-                    block: &f.block,
-                });
+impl<'a> Walk<'a, '_> {
+    fn walk(&mut self, items: &'a [syn::Item], module: &[String]) {
+        for item in items {
+            if item_attrs(item).is_some_and(|a| self.features.off(a)) {
+                continue;
             }
-            syn::Item::Impl(imp) => {
-                let self_type = type_name(&imp.self_ty);
-                let trait_path = imp.trait_.as_ref().map(|(_, p, _)| path_string(p));
-                for it in &imp.items {
-                    if let syn::ImplItem::Fn(f) = it {
-                        let ident = f.sig.ident.to_string();
-                        out.push(FnItem {
-                            path: join(module, &[&self_type, &ident]),
-                            ident,
-                            self_type: Some(self_type.clone()),
-                            trait_path: trait_path.clone(),
-                            // A trait method is as visible as the trait and the type.
-                            vis: if trait_path.is_some() {
-                                Vis::Pub
-                            } else {
-                                vis_of(&f.vis)
-                            },
-                            attrs: &f.attrs,
-                            sig: &f.sig,
-                            block: &f.block,
-                        });
-                    } else if let syn::ImplItem::Macro(m) = it {
-                        notes.push(macro_note(&m.mac, line_of(m.mac.bang_token.spans[0])));
-                    }
+            match item {
+                syn::Item::Fn(f) => {
+                    let ident = f.sig.ident.to_string();
+                    self.out.push(FnItem {
+                        path: join(module, &[&ident]),
+                        ident,
+                        self_type: None,
+                        trait_path: None,
+                        vis: vis_of(&f.vis),
+                        attrs: &f.attrs,
+                        sig: &f.sig,
+                        block: &f.block,
+                    });
                 }
-            }
-            syn::Item::Trait(t) => {
-                let trait_name = t.ident.to_string();
-                for it in &t.items {
-                    if let syn::TraitItem::Fn(f) = it {
-                        if let Some(block) = &f.default {
+                syn::Item::Impl(imp) => {
+                    let self_type = type_name(&imp.self_ty);
+                    let trait_path = imp.trait_.as_ref().map(|(_, p, _)| path_string(p));
+                    for it in &imp.items {
+                        if let syn::ImplItem::Fn(f) = it {
+                            if self.features.off(&f.attrs) {
+                                continue;
+                            }
                             let ident = f.sig.ident.to_string();
-                            out.push(FnItem {
-                                path: join(module, &[&trait_name, &ident]),
+                            self.out.push(FnItem {
+                                path: join(module, &[&self_type, &ident]),
                                 ident,
-                                self_type: None,
-                                trait_path: Some(trait_name.clone()),
-                                vis: vis_of(&t.vis),
+                                self_type: Some(self_type.clone()),
+                                trait_path: trait_path.clone(),
+                                // A trait method is as visible as the trait and the type.
+                                vis: if trait_path.is_some() {
+                                    Vis::Pub
+                                } else {
+                                    vis_of(&f.vis)
+                                },
                                 attrs: &f.attrs,
                                 sig: &f.sig,
-                                block,
+                                block: &f.block,
                             });
+                        } else if let syn::ImplItem::Macro(m) = it {
+                            self.notes
+                                .push(macro_note(&m.mac, line_of(m.mac.bang_token.spans[0])));
                         }
                     }
                 }
-            }
-            syn::Item::Mod(m) => {
-                if let Some((_, inner)) = &m.content {
-                    let mut child = module.to_vec();
-                    child.push(m.ident.to_string().trim_start_matches("r#").to_string());
-                    walk(inner, &child, out, notes);
+                syn::Item::Trait(t) => {
+                    let trait_name = t.ident.to_string();
+                    for it in &t.items {
+                        if let syn::TraitItem::Fn(f) = it {
+                            if let (Some(block), false) = (&f.default, self.features.off(&f.attrs))
+                            {
+                                let ident = f.sig.ident.to_string();
+                                self.out.push(FnItem {
+                                    path: join(module, &[&trait_name, &ident]),
+                                    ident,
+                                    self_type: None,
+                                    trait_path: Some(trait_name.clone()),
+                                    vis: vis_of(&t.vis),
+                                    attrs: &f.attrs,
+                                    sig: &f.sig,
+                                    block,
+                                });
+                            }
+                        }
+                    }
                 }
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = &m.content {
+                        let mut child = module.to_vec();
+                        child.push(m.ident.to_string().trim_start_matches("r#").to_string());
+                        self.walk(inner, &child);
+                    }
+                }
+                syn::Item::Macro(m) if m.ident.is_none() => {
+                    // `macro_rules! name { .. }` defines; other invocations may expand to items.
+                    self.notes
+                        .push(macro_note(&m.mac, line_of(m.mac.bang_token.spans[0])));
+                }
+                _ => {}
             }
-            syn::Item::Macro(m) if m.ident.is_none() => {
-                // `macro_rules! name { .. }` defines; other invocations may expand to items.
-                notes.push(macro_note(&m.mac, line_of(m.mac.bang_token.spans[0])));
-            }
-            _ => {}
         }
+    }
+}
+
+/// The attributes of the items that can hold functions.
+fn item_attrs(item: &syn::Item) -> Option<&[syn::Attribute]> {
+    match item {
+        syn::Item::Fn(i) => Some(&i.attrs),
+        syn::Item::Impl(i) => Some(&i.attrs),
+        syn::Item::Trait(i) => Some(&i.attrs),
+        syn::Item::Mod(i) => Some(&i.attrs),
+        _ => None,
     }
 }
 
@@ -262,7 +296,7 @@ mod tests {
 
     fn selected(s: Selector) -> Vec<String> {
         let file: syn::File = syn::parse_str(SRC).unwrap();
-        let (fns, _) = functions(&file, &[]);
+        let (fns, _) = functions(&file, &[], &Features::unknown());
         let r = rule(s);
         fns.iter()
             .filter(|f| selects(&r, f, "src/lib.rs"))
@@ -273,7 +307,7 @@ mod tests {
     #[test]
     fn enumerates_functions_and_macro_notes() {
         let file: syn::File = syn::parse_str(SRC).unwrap();
-        let (fns, notes) = functions(&file, &["m".to_string()]);
+        let (fns, notes) = functions(&file, &["m".to_string()], &Features::unknown());
         let paths: Vec<&str> = fns.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             paths,

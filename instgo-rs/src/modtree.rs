@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cfg::Features;
+
 /// A parsed source file of the crate.
 pub struct SourceFile {
     pub path: PathBuf,
@@ -39,8 +41,9 @@ pub fn parse_file(path: &Path) -> Result<(String, syn::File, usize), String> {
     Ok((text, ast, prefix))
 }
 
-/// Walks the module tree from the crate root file.
-pub fn discover(root: &Path) -> (Vec<SourceFile>, Vec<Skipped>) {
+/// Walks the module tree from the crate root file, leaving out the modules `features`
+/// shows to be configured out.
+pub fn discover(root: &Path, features: &Features) -> (Vec<SourceFile>, Vec<Skipped>) {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut queue: Vec<(PathBuf, Vec<String>, bool)> = vec![(root.to_path_buf(), Vec::new(), true)];
@@ -64,7 +67,9 @@ pub fn discover(root: &Path) -> (Vec<SourceFile>, Vec<Skipped>) {
             file_dir.join(path.file_stem().unwrap_or_default())
         };
         let mut out = Vec::new();
-        collect_mods(&ast.items, &file_dir, &child_dir, &module, 0, &mut out);
+        collect_mods(
+            &ast.items, &file_dir, &child_dir, &module, 0, features, &mut out,
+        );
         for (p, m, is_mod_rs) in out {
             if p.is_file() {
                 queue.push((p, m, is_mod_rs));
@@ -107,6 +112,7 @@ fn collect_mods(
     dir: &Path,
     module: &[String],
     inline_depth: usize,
+    features: &Features,
     out: &mut Vec<(PathBuf, Vec<String>, bool)>,
 ) {
     for item in items {
@@ -115,10 +121,13 @@ fn collect_mods(
             // expands these into the module that invokes them, so the `mod`s they carry
             // are modules of this file like any other.
             let inner = items_in_tokens(m.mac.tokens.clone());
-            collect_mods(&inner, file_dir, dir, module, inline_depth, out);
+            collect_mods(&inner, file_dir, dir, module, inline_depth, features, out);
             continue;
         }
         let syn::Item::Mod(m) = item else { continue };
+        if features.off(&m.attrs) {
+            continue;
+        }
         let name = ident_name(&m.ident);
         let mut child_module = module.to_vec();
         child_module.push(name.clone());
@@ -135,6 +144,7 @@ fn collect_mods(
                     &inner_dir,
                     &child_module,
                     inline_depth + 1,
+                    features,
                     out,
                 );
             }
@@ -210,7 +220,7 @@ mod tests {
         w("src/other/c_impl.rs", "mod sib;");
         w("src/other/sib.rs", "");
         w("src/inl/d.rs", "");
-        let (files, skipped) = discover(&dir.join("src/lib.rs"));
+        let (files, skipped) = discover(&dir.join("src/lib.rs"), &Features::unknown());
         let mut got: Vec<(String, String)> = files
             .iter()
             .map(|f| {

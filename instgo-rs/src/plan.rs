@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cfg::Features;
 use crate::matcher;
 use crate::modtree;
 use crate::report::{CrateReport, RuleOutcome, RuleReport};
@@ -21,6 +22,8 @@ pub struct CrateInput<'a> {
     pub is_bin: bool,
     /// Where the modules rules inject (hook files, `add_file`) are written.
     pub inject_dir: &'a Path,
+    /// The crate's features, to leave out what they configure out.
+    pub features: &'a Features,
 }
 
 pub struct Plan {
@@ -157,7 +160,7 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
     let mut matched: Vec<Vec<String>> = vec![Vec::new(); rules.len()];
     let mut used_hooks = vec![false; rules.len()];
     let mut rewrites: Vec<(&modtree::SourceFile, FileRewrite)> = Vec::new();
-    let (sources, unreadable) = modtree::discover(input.src);
+    let (sources, unreadable) = modtree::discover(input.src, input.features);
     for s in unreadable {
         report.notes.push(format!(
             "{}: not instrumented: {}",
@@ -168,7 +171,7 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
     for sf in &sources {
         let display = sf.path.display().to_string();
         let rel = rel_to_package(&sf.path, input.manifest_dir);
-        let (fns, notes) = matcher::functions(&sf.ast, &sf.module);
+        let (fns, notes) = matcher::functions(&sf.ast, &sf.module, input.features);
         if !rules.is_empty() {
             for n in notes {
                 report
@@ -375,6 +378,7 @@ mod tests {
                     edition,
                     is_bin: false,
                     inject_dir: &dir.join("inject"),
+                    features: &Features::unknown(),
                 },
                 &[&r],
             );
@@ -404,6 +408,57 @@ mod tests {
         let names: Vec<&str> = kept.iter().map(|r| r.name.as_str()).collect();
         // `spawn` is named in a nested module file; `join` nowhere; a span rule always stays.
         assert_eq!(names, ["threads", "spans"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn configured_out_modules_and_functions_are_not_matched() {
+        let dir = temp_crate(
+            "cfg",
+            &[
+                (
+                    "src/lib.rs",
+                    "#[cfg(feature = \"blocking\")]\nmod blocking;\npub fn kept() {}\n#[cfg(not(feature = \"json\"))]\npub fn gone() {}\n",
+                ),
+                ("src/blocking.rs", "pub fn execute() {}\n"),
+            ],
+        );
+        let src = dir.join("src/lib.rs");
+        let r = Rule::new("all", "*", Selector::new("*"), origin());
+        let matched = |args: &[&str]| -> Vec<String> {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let p = plan(
+                &CrateInput {
+                    src: &src,
+                    manifest_dir: &dir,
+                    crate_name: "gated",
+                    package: "gated",
+                    version: "0.1.0",
+                    edition: "2021",
+                    is_bin: false,
+                    inject_dir: &dir.join("inject"),
+                    features: &Features::from_rustc_args(&args),
+                },
+                &[&r],
+            );
+            let mut fns: Vec<String> = p
+                .report
+                .rules
+                .iter()
+                .flat_map(|r| match &r.outcome {
+                    RuleOutcome::Matched(m) => m.clone(),
+                    _ => Vec::new(),
+                })
+                .map(|m| m.rsplit(' ').next().unwrap_or_default().to_string())
+                .collect();
+            fns.sort();
+            fns
+        };
+        assert_eq!(matched(&["--cfg", "feature=\"json\""]), ["kept"]);
+        assert_eq!(
+            matched(&["--cfg", "feature=\"blocking\""]),
+            ["blocking::execute", "gone", "kept"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,6 +12,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, Result};
 
+use crate::cfg::Features;
 use crate::depinfo;
 use crate::plan::{self, CrateInput};
 use crate::report::CrateReport;
@@ -118,6 +119,7 @@ fn instrument(
         };
         files = Vec::new();
     } else {
+        let features = Features::from_rustc_args(&parsed.args);
         let input = CrateInput {
             src: &src,
             manifest_dir: &manifest_dir,
@@ -127,6 +129,7 @@ fn instrument(
             edition: &parsed.edition,
             is_bin: parsed.is_bin(),
             inject_dir: &inject_dir,
+            features: &features,
         };
         let p = plan::plan(&input, &applicable);
         report = p.report;

@@ -34,7 +34,7 @@ fn rewrite(src: &str, edition_2015: bool) -> String {
 
 fn rewrite_with(src: &str, edition_2015: bool, r: &Rule) -> String {
     let file: syn::File = syn::parse_str(src).unwrap();
-    let (fns, _) = matcher::functions(&file, &[]);
+    let (fns, _) = matcher::functions(&file, &[], &instgo::cfg::Features::unknown());
     let mut rw = FileRewrite::new(src, 0);
     let imports = instgo::wrapcall::Imports::of(&file);
     let mut skipped = String::new();
