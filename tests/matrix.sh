@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The version matrix of the HTTP rules: examples/http built against the lowest and the
-# latest release of each axum and reqwest line the catalog claims, instrumented with
-# --strict, and the same end-to-end assertions run on each (tests/e2e/http.rs). Too
+# latest release of each axum and reqwest line the catalog claims, and examples/services
+# against the lowest actix-web 4 and tonic 0.14, instrumented with --strict, and the same
+# end-to-end assertions run on each (tests/e2e/http.rs, services.rs). Too
 # slow for every CI run (each line is a fresh build of the frameworks); run it when a
 # rule or a range changes:  bash tests/matrix.sh
 set -euo pipefail
@@ -16,7 +17,22 @@ lines=(
     "axum08 reqwest013|reqwest@0.13.5=0.13.0"
     "axum08 reqwest013|"
 )
+# examples/services (actix-web 4, tonic 0.14 and their neighbours): the lowest releases
+# the actix-web and tonic rules claim on the lines whose glue the example is written in.
+services=(
+    "actix-web@4.18.1=4.0.0 tonic-prost@0.14.9=0.14.0 tonic@0.14.9=0.14.0"
+    ""
+)
 failed=0
+for precise in "${services[@]}"; do
+    echo "=== services; pinned: ${precise:-latest}"
+    if INSTGO_SERVICES_PRECISE="$precise" \
+        cargo test -q -p instgo-rs --test e2e -- services:: 2>&1 | tail -n 3; then
+        :
+    else
+        failed=1
+    fi
+done
 for line in "${lines[@]}"; do
     features="${line%%|*}"
     precise="${line#*|}"

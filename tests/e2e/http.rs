@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Point, Receiver, Span};
-use crate::{build_example, export_to, fresh_copy, lock, named, parent_of, run, text};
+use crate::{build_example, export_to, lock, named, parent_of, pinned_copy, run, text};
 
 /// The version matrix: `INSTGO_HTTP_FEATURES` picks the axum and reqwest lines (features
 /// of examples/http, e.g. `axum07 reqwest011`), `INSTGO_HTTP_PRECISE` pins versions in
@@ -22,21 +22,8 @@ fn features() -> Vec<String> {
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = fresh_copy("http");
-        for pin in std::env::var("INSTGO_HTTP_PRECISE")
-            .unwrap_or_default()
-            .split_whitespace()
-        {
-            let (spec, version) = pin.split_once('=').expect("PKG@FROM=TO");
-            let out = run(Command::new(env!("CARGO"))
-                .args(["update", "-p", spec, "--precise", version])
-                .current_dir(&dir));
-            assert!(out.status.success(), "{pin}: {}", text(&out.stderr));
-        }
-        dir
-    })
-    .clone()
+    DIR.get_or_init(|| pinned_copy("http", "INSTGO_HTTP_PRECISE"))
+        .clone()
 }
 
 /// A route with one parameter as the axum in the build spells it.

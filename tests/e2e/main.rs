@@ -43,6 +43,21 @@ fn fresh_copy(name: &str) -> PathBuf {
     dst
 }
 
+/// A fresh copy of `examples/NAME` with the versions `$VAR` pins (`PKG@FROM=TO ...`, as
+/// `cargo update -p PKG@FROM --precise TO`): how tests/matrix.sh builds the lowest release
+/// a rule claims.
+fn pinned_copy(name: &str, var: &str) -> PathBuf {
+    let dir = fresh_copy(name);
+    for pin in std::env::var(var).unwrap_or_default().split_whitespace() {
+        let (spec, version) = pin.split_once('=').expect("PKG@FROM=TO");
+        let out = run(Command::new(env!("CARGO"))
+            .args(["update", "-p", spec, "--precise", version])
+            .current_dir(&dir));
+        assert!(out.status.success(), "{pin}: {}", text(&out.stderr));
+    }
+    dir
+}
+
 fn example() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| fresh_copy("shapes"))

@@ -11,11 +11,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Receiver, Span};
-use crate::{build_example, export_to, fresh_copy, lock, parent_of};
+use crate::{build_example, export_to, lock, parent_of, pinned_copy};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| fresh_copy("services")).clone()
+    DIR.get_or_init(|| pinned_copy("services", "INSTGO_SERVICES_PRECISE"))
+        .clone()
 }
 
 /// The folder of the three instrumented binaries.
