@@ -1,7 +1,8 @@
-//! Blocking HTTP clients (examples/clients: reqwest's blocking client, ureq 2, ureq 3)
-//! calling an axum server, built with no rules file: one CLIENT span per call with the
-//! server's span under it, status and transport errors, and no second span from the async
-//! client reqwest's blocking one drives on its own thread.
+//! HTTP clients (examples/clients: reqwest's blocking client, ureq 2, ureq 3, hyper-util's
+//! legacy client) calling an axum server, built with no rules file: one CLIENT span per
+//! call with the server's span under it, status and transport errors, and no second span
+//! from the async client reqwest's blocking one drives on its own thread, nor from the
+//! hyper-util client under it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,15 +40,17 @@ fn blocking_clients_make_one_client_span_per_call_with_the_server_under_it() {
     assert!(i.status.success(), "{}", text(&i.stderr));
     assert_eq!(text(&p.stdout), text(&i.stdout), "stdout differs");
     let spans = rx.wait_for(Duration::from_secs(10), |s| {
-        s.iter().filter(|x| x.kind == SERVER).count() >= 6
-            && s.iter().filter(|x| x.kind == CLIENT).count() >= 9
+        s.iter().filter(|x| x.kind == SERVER).count() >= 8
+            && s.iter().filter(|x| x.kind == CLIENT).count() >= 12
     });
-    // Three calls per client; nothing from reqwest's inner async client.
+    // Three calls per client; nothing from reqwest's inner async client or the hyper-util
+    // client under that.
     let clients: Vec<&Span> = spans.iter().filter(|s| s.kind == CLIENT).collect();
-    assert_eq!(clients.len(), 9, "{clients:#?}");
+    assert_eq!(clients.len(), 12, "{clients:#?}");
 
-    // One successful call each (reqwest /items/1, ureq 2 /items/2, ureq 3 /items/3).
-    for n in 1..=3 {
+    // One successful call each (reqwest /items/1, ureq 2 /items/2, ureq 3 /items/3,
+    // hyper-util /items/4).
+    for n in 1..=4 {
         let path = format!("/items/{n}");
         let c = clients_of(&spans, &path);
         assert_eq!(c.len(), 1, "{path}: {spans:#?}");
@@ -74,7 +77,7 @@ fn blocking_clients_make_one_client_span_per_call_with_the_server_under_it() {
 
     // A 500 fails every client's span (ureq returns it as an error).
     let fails = clients_of(&spans, "/fail");
-    assert_eq!(fails.len(), 3, "{fails:#?}");
+    assert_eq!(fails.len(), 4, "{fails:#?}");
     for c in fails {
         assert_eq!(c.status_code, ERROR, "{c:#?}");
         assert_eq!(c.attr("http.response.status_code"), Some("500"), "{c:#?}");
@@ -89,7 +92,7 @@ fn blocking_clients_make_one_client_span_per_call_with_the_server_under_it() {
 
     // Connection refused: a transport error, `error.type` = connect.
     let refused = clients_of(&spans, "127.0.0.1:9/");
-    assert_eq!(refused.len(), 3, "{refused:#?}");
+    assert_eq!(refused.len(), 4, "{refused:#?}");
     for c in refused {
         assert_eq!(c.status_code, ERROR, "{c:#?}");
         assert_eq!(c.attr("error.type"), Some("connect"), "{c:#?}");

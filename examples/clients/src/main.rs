@@ -1,5 +1,5 @@
-//! Blocking HTTP clients — reqwest's blocking client, ureq 2, ureq 3 — calling an axum
-//! server in the same process: built with `cargo instrument build` and no rules file, each
+//! HTTP clients — reqwest's blocking client, ureq 2, ureq 3, hyper-util's legacy client —
+//! calling an axum server in the same process: built with `cargo instrument build` and no rules file, each
 //! call is a CLIENT span with the server's span under it, in one trace. Prints what it
 //! got, the same plain or instrumented.
 
@@ -56,4 +56,29 @@ fn main() {
         other => panic!("ureq3: {other:?}"),
     }
     println!("ureq3: refused = {}", ureq::get(refused).call().is_err());
+
+    hyper_util_calls(&base, refused);
+}
+
+/// hyper-util's legacy client (hyper 1) used directly, on a runtime of its own.
+fn hyper_util_calls(base: &str, refused: &str) {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        let res = client.get(format!("{base}/items/4").parse().unwrap()).await.unwrap();
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        println!("hyper-util: {status} {}", String::from_utf8_lossy(&body));
+        let res = client.get(format!("{base}/fail").parse().unwrap()).await.unwrap();
+        println!("hyper-util: {}", res.status().as_u16());
+        let err = client.get(refused.parse().unwrap()).await.unwrap_err();
+        println!("hyper-util: connect error = {}", err.is_connect());
+    });
 }
