@@ -4,6 +4,7 @@
 mod clients;
 mod collector;
 mod driver;
+mod grpc;
 mod hooks;
 mod http;
 mod protocols;
