@@ -3,11 +3,12 @@
 //! Modules and functions are found in the source without expanding anything, so a rule
 //! could match a function rustc never compiles (`reqwest::blocking` without its feature);
 //! its hook module would then name items that are not there and the crate would fall
-//! back to plain. Only `feature` predicates are decided here: every other one (`unix`,
-//! `test`, `target_os = ..`) may be on, and an item is skipped only when it is surely off.
+//! back to plain. Only `feature` predicates and `test` (rustc's `--test`) are decided
+//! here: every other one (`unix`, `target_os = ..`) may be on, and an item is skipped only
+//! when it is surely off. A library's `#[cfg(test)]` module is off in a normal build.
 
-/// The features rustc was given for one crate.
-pub struct Features(Option<Vec<String>>);
+/// The features rustc was given for one crate, and whether it builds the crate's tests.
+pub struct Features(Option<(Vec<String>, bool)>);
 
 impl Features {
     /// Read from rustc's arguments: `--cfg feature="x"` (or `--cfg=feature="x"`).
@@ -27,7 +28,8 @@ impl Features {
                 on.push(name.to_string());
             }
         }
-        Features(Some(on))
+        let test = args.iter().any(|a| a == "--test");
+        Features(Some((on, test)))
     }
 
     /// Nothing known: no item is ever off.
@@ -37,20 +39,22 @@ impl Features {
 
     /// Whether one of `attrs`' `#[cfg(..)]` is surely false.
     pub fn off(&self, attrs: &[syn::Attribute]) -> bool {
-        let Some(on) = &self.0 else {
+        let Some((on, test)) = &self.0 else {
             return false;
         };
         attrs
             .iter()
             .filter(|a| a.path().is_ident("cfg"))
             .filter_map(|a| a.parse_args::<syn::Meta>().ok())
-            .any(|m| eval(&m, on) == Some(false))
+            .any(|m| eval(&m, on, *test) == Some(false))
     }
 }
 
-/// `Some(value)` when the predicate depends only on features; `None` when unknown.
-fn eval(m: &syn::Meta, on: &[String]) -> Option<bool> {
+/// `Some(value)` when the predicate depends only on features and `test`; `None` when
+/// unknown.
+fn eval(m: &syn::Meta, on: &[String], test: bool) -> Option<bool> {
     match m {
+        syn::Meta::Path(p) if p.is_ident("test") => Some(test),
         syn::Meta::NameValue(nv) if nv.path.is_ident("feature") => match &nv.value {
             syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(s),
@@ -65,7 +69,7 @@ fn eval(m: &syn::Meta, on: &[String]) -> Option<bool> {
                     syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
                 )
                 .ok()?;
-            let values: Vec<Option<bool>> = args.iter().map(|a| eval(a, on)).collect();
+            let values: Vec<Option<bool>> = args.iter().map(|a| eval(a, on, test)).collect();
             match name.as_str() {
                 // all(): false if any is surely false; true if all surely true.
                 "all" => {
@@ -119,6 +123,8 @@ mod tests {
         assert!(off("#[cfg(any(feature = \"a\", feature = \"b\"))]", &["c"]));
         assert!(off("#[cfg(not(feature = \"a\"))]", &["a"]));
         assert!(!off("#[cfg(not(test))]", &[]));
+        assert!(off("#[cfg(test)]", &[]));
+        assert!(off("#[cfg(all(test, unix))]", &[]));
         assert!(off(
             "#[doc = \"x\"] #[cfg(feature = \"a\")] #[cfg(unix)]",
             &[]
@@ -127,6 +133,11 @@ mod tests {
         // Without rustc's arguments nothing is known.
         let item: syn::ItemMod = syn::parse_str("#[cfg(feature = \"a\")] mod m;").unwrap();
         assert!(!Features::unknown().off(&item.attrs));
+        // Under `--test`, test modules are on.
+        let item: syn::ItemMod = syn::parse_str("#[cfg(test)] mod tests;").unwrap();
+        let args = vec!["--test".to_string()];
+        assert!(!Features::from_rustc_args(&args).off(&item.attrs));
+        let item: syn::ItemMod = syn::parse_str("#[cfg(feature = \"a\")] mod m;").unwrap();
         // `--cfg=feature="x"` is the same as the two-argument form.
         let args = vec!["--cfg=feature=\"a\"".to_string()];
         assert!(!Features::from_rustc_args(&args).off(&item.attrs));
