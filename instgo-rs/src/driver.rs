@@ -299,7 +299,8 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
         .env(env::RULES_FINGERPRINT, &rules_fingerprint)
         .env(env::RUNTIME_RLIB, &runtime.rlib)
         .env(env::RUNTIME_DEPS, &runtime.deps_dir)
-        .env(env::DIR, &instrument_dir);
+        .env(env::DIR, &instrument_dir)
+        .env(env::LOCKFILE, ws.root.join("Cargo.lock"));
     // Doctests are compiled by rustdoc, which cargo does not run through the wrapper, and
     // link the instrumented library: they need to find the runtime's rlib and its deps.
     let mut docflags = std::env::var("RUSTDOCFLAGS").unwrap_or_default();

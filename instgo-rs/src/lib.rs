@@ -12,6 +12,7 @@ pub mod driver;
 pub mod expand;
 pub mod fingerprint;
 pub mod glob;
+pub mod lockfile;
 pub mod matcher;
 pub mod modtree;
 pub mod plan;

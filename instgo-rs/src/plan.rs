@@ -72,6 +72,47 @@ pub fn applicable<'r>(
     (yes, no)
 }
 
+/// Splits off the call-wrapping rules whose `requires` the version of the called crate
+/// (`version_of("hyper")`, from the lock file) does not meet, or that cannot be told.
+pub fn meets_requires(
+    rules: Vec<&Rule>,
+    version_of: impl Fn(&str) -> Option<semver::Version>,
+) -> (Vec<&Rule>, Vec<RuleReport>) {
+    let mut yes = Vec::new();
+    let mut no = Vec::new();
+    for r in rules {
+        let Some((w, req)) = r
+            .wrap_call
+            .as_ref()
+            .and_then(|w| w.requires.as_ref().map(|q| (w, q)))
+        else {
+            yes.push(r);
+            continue;
+        };
+        let dep = w.path.split("::").next().unwrap_or_default();
+        let found = version_of(dep);
+        let ok = match (&found, semver::VersionReq::parse(req)) {
+            (Some(v), Ok(q)) => q.matches(v),
+            _ => false,
+        };
+        if ok {
+            yes.push(r);
+        } else {
+            no.push(RuleReport {
+                rule: r.name.clone(),
+                outcome: RuleOutcome::VersionOutOfRange {
+                    found: match found {
+                        Some(v) => format!("{dep} {v}"),
+                        None => format!("{dep} (version unknown)"),
+                    },
+                    wanted: format!("{dep} {req}"),
+                },
+            });
+        }
+    }
+    (yes, no)
+}
+
 /// The lints a crate root `forbid`s: an `allow` of one of them is itself an error, so
 /// injected modules must not carry it (`#![forbid(unsafe_code)]`).
 fn forbidden_lints(attrs: &[syn::Attribute]) -> Vec<String> {
@@ -340,6 +381,7 @@ mod tests {
             with: "w".into(),
             method: None,
             arg: 0,
+            requires: None,
         });
         r
     }
@@ -460,5 +502,29 @@ mod tests {
             ["blocking::execute", "gone", "kept"]
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn call_wrapping_rules_apply_only_with_the_version_they_require() {
+        let mut hyper1 = wrapping("hyper-server", "hyper::service::service_fn");
+        hyper1.wrap_call.as_mut().unwrap().requires = Some(">=1, <2".into());
+        let threads = wrapping("threads", "std::thread::spawn");
+        let names = |(yes, _): (Vec<&Rule>, Vec<RuleReport>)| -> Vec<String> {
+            yes.iter().map(|r| r.name.clone()).collect()
+        };
+        let v = |s: &str| semver::Version::parse(s).ok();
+        assert_eq!(
+            names(meets_requires(vec![&hyper1, &threads], |_| v("1.12.0"))),
+            ["hyper-server", "threads"]
+        );
+        assert_eq!(
+            names(meets_requires(vec![&hyper1, &threads], |_| v("0.14.32"))),
+            ["threads"]
+        );
+        let (yes, no) = meets_requires(vec![&hyper1], |_| None);
+        assert!(yes.is_empty());
+        assert!(
+            matches!(&no[0].outcome, RuleOutcome::VersionOutOfRange { found, .. } if found.contains("unknown"))
+        );
     }
 }

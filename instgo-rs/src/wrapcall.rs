@@ -253,6 +253,7 @@ mod tests {
             with: "spawn".into(),
             method: None,
             arg: 0,
+            requires: None,
         };
         wrapped_by(src, &wrap)
     }
@@ -263,6 +264,7 @@ mod tests {
             with: "carry".into(),
             method: Some(method.into()),
             arg,
+            requires: None,
         }
     }
 
@@ -387,6 +389,7 @@ mod tests {
             with: "spawn".into(),
             method: None,
             arg: 0,
+            requires: None,
         };
         wrap_calls(&mut rw, &imports, &f.block, &spawn, "crate::h::spawn");
         let out = rw.apply();

@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cfg::Features;
 use crate::depinfo;
+use crate::lockfile;
 use crate::plan::{self, CrateInput};
 use crate::report::CrateReport;
 use crate::rule::RuleSet;
@@ -30,6 +31,8 @@ pub mod env {
     pub const RUNTIME_DEPS: &str = "INSTGO_RUNTIME_DEPS";
     pub const DIR: &str = "INSTGO_DIR";
     pub const STRICT: &str = "INSTGO_STRICT";
+    /// The workspace's Cargo.lock (for `wrap_call.requires`).
+    pub const LOCKFILE: &str = "INSTGO_LOCKFILE";
 }
 
 fn var(name: &str) -> Option<String> {
@@ -101,8 +104,14 @@ fn instrument(
         .clone()
         .unwrap_or_else(|| package.replace('-', "_"));
     let unit = format!("{crate_name}{}", parsed.extra_filename);
-    let (applicable, out_of_range) =
+    let (applicable, mut out_of_range) =
         plan::applicable(&rules.rules, &package, &version, &parsed.externs);
+    let lock = var(env::LOCKFILE).map(PathBuf::from);
+    let (applicable, unmet) = plan::meets_requires(applicable, |dep| {
+        lock.as_deref()
+            .and_then(|l| lockfile::dependency_version(l, &package, &version, dep))
+    });
+    out_of_range.extend(unmet);
     let src = PathBuf::from(parsed.src().unwrap_or_default());
     let applicable = plan::drop_absent_calls(applicable, &src);
 

@@ -192,6 +192,7 @@ hooked!(
             with: "wrapped".into(),
             method: None,
             arg: 0,
+            requires: None,
         }),
         ..rule()
     }
@@ -207,6 +208,7 @@ hooked!(
             with: "wrapped".into(),
             method: Some("spawn".into()),
             arg: 0,
+            requires: None,
         }),
         ..rule()
     }

@@ -2,7 +2,7 @@
 //! legacy client) calling an axum server, built with no rules file: one CLIENT span per
 //! call with the server's span under it, status and transport errors, and no second span
 //! from the async client reqwest's blocking one drives on its own thread, nor from the
-//! hyper-util client under it.
+//! hyper-util client under it. And hyper's server used directly (`service_fn`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,13 +40,13 @@ fn blocking_clients_make_one_client_span_per_call_with_the_server_under_it() {
     assert!(i.status.success(), "{}", text(&i.stderr));
     assert_eq!(text(&p.stdout), text(&i.stdout), "stdout differs");
     let spans = rx.wait_for(Duration::from_secs(10), |s| {
-        s.iter().filter(|x| x.kind == SERVER).count() >= 8
-            && s.iter().filter(|x| x.kind == CLIENT).count() >= 12
+        s.iter().filter(|x| x.kind == SERVER).count() >= 10
+            && s.iter().filter(|x| x.kind == CLIENT).count() >= 14
     });
     // Three calls per client; nothing from reqwest's inner async client or the hyper-util
     // client under that.
     let clients: Vec<&Span> = spans.iter().filter(|s| s.kind == CLIENT).collect();
-    assert_eq!(clients.len(), 12, "{clients:#?}");
+    assert_eq!(clients.len(), 14, "{clients:#?}");
 
     // One successful call each (reqwest /items/1, ureq 2 /items/2, ureq 3 /items/3,
     // hyper-util /items/4).
@@ -97,5 +97,29 @@ fn blocking_clients_make_one_client_span_per_call_with_the_server_under_it() {
         assert_eq!(c.status_code, ERROR, "{c:#?}");
         assert_eq!(c.attr("error.type"), Some("connect"), "{c:#?}");
         assert_eq!(c.attr("http.response.status_code"), None);
+    }
+
+    // hyper's server (service_fn): a SERVER span `GET` under ureq 3's client span; a 503
+    // fails both.
+    for (path, code) in [("/up", "200"), ("/down", "503")] {
+        let c = clients_of(&spans, path);
+        assert_eq!(c.len(), 1, "{path}: {spans:#?}");
+        let under: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.parent_span_id == c[0].span_id)
+            .collect();
+        assert_eq!(under.len(), 1, "{path}: the hyper server span: {spans:#?}");
+        let server = under[0];
+        assert_eq!((server.name.as_str(), server.kind), ("GET", SERVER));
+        assert_eq!(server.attr("url.path"), Some(path));
+        assert_eq!(server.attr("http.route"), None);
+        assert_eq!(server.attr("http.response.status_code"), Some(code));
+        assert_eq!(server.trace_id, c[0].trace_id);
+        let failed = if code == "503" { ERROR } else { 0 };
+        assert_eq!(
+            (server.status_code, c[0].status_code),
+            (failed, failed),
+            "{path}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP clients — reqwest's blocking client, ureq 2, ureq 3, hyper-util's legacy client —
-//! calling an axum server in the same process: built with `cargo instrument build` and no rules file, each
+//! calling an axum server in the same process, and ureq 3 calling a hyper server made with
+//! `service_fn`: built with `cargo instrument build` and no rules file, each
 //! call is a CLIENT span with the server's span under it, in one trace. Prints what it
 //! got, the same plain or instrumented.
 
@@ -21,6 +22,38 @@ fn serve() -> String {
                     get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "it broke") }),
                 );
             axum::serve(listener, router).await.unwrap();
+        })
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+/// hyper 1 used directly: `serve_connection` with a `service_fn` service.
+fn serve_hyper() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        |req: hyper::Request<hyper::body::Incoming>| async move {
+                            let status = if req.uri().path() == "/down" { 503 } else { 200 };
+                            let body = http_body_util::Full::new(bytes::Bytes::from("from hyper"));
+                            hyper::Response::builder().status(status).body(body)
+                        },
+                    );
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
         })
     });
     format!("http://{}", rx.recv().unwrap())
@@ -58,6 +91,15 @@ fn main() {
     println!("ureq3: refused = {}", ureq::get(refused).call().is_err());
 
     hyper_util_calls(&base, refused);
+
+    let hyper_base = serve_hyper();
+    let mut res = ureq::get(format!("{hyper_base}/up")).call().unwrap();
+    let body = res.body_mut().read_to_string().unwrap();
+    println!("hyper server: {} {body}", res.status().as_u16());
+    match ureq::get(format!("{hyper_base}/down")).call() {
+        Err(ureq::Error::StatusCode(code)) => println!("hyper server: {code}"),
+        other => panic!("hyper server: {other:?}"),
+    }
 }
 
 /// hyper-util's legacy client (hyper 1) used directly, on a runtime of its own.

@@ -134,6 +134,12 @@ pub struct WrapCall {
     pub method: Option<String>,
     #[serde(default)]
     pub arg: usize,
+    /// A semver requirement on the crate the path names (`hyper` of
+    /// `hyper::service::service_fn`), as the crate being compiled depends on it in the
+    /// workspace's Cargo.lock: the hook file is written against that version's API. When
+    /// the version cannot be told, the rule does not apply.
+    #[serde(default)]
+    pub requires: Option<String>,
 }
 
 impl WrapCall {

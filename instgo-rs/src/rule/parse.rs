@@ -116,6 +116,7 @@ struct RawWrapCall {
     with: Spanned<String>,
     method: Option<Spanned<String>>,
     arg: Option<Spanned<usize>>,
+    requires: Option<Spanned<String>>,
 }
 
 /// Reads a file a rules document names: `Ok((name for messages, text))`.
@@ -299,11 +300,28 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
                 return Err(err(src, a.span().start, "`wrap_call.arg` chooses the argument of a wrapped method call: add `method = \"...\"`"));
             }
             let arg = w.arg.as_ref().map_or(0, |a| *a.get_ref());
+            let requires = match &w.requires {
+                Some(r) => {
+                    if let Err(e) = semver::VersionReq::parse(r.get_ref()) {
+                        return Err(err(
+                            src,
+                            r.span().start,
+                            format!(
+                                "`wrap_call.requires` is not a semver requirement ({e}): {:?}",
+                                r.get_ref()
+                            ),
+                        ));
+                    }
+                    Some(r.get_ref().clone())
+                }
+                None => None,
+            };
             Some(WrapCall {
                 path,
                 with,
                 method,
                 arg,
+                requires,
             })
         }
         None => None,
@@ -602,6 +620,7 @@ mod tests {
             with: "spawn".into(),
             method: None,
             arg: 0,
+            requires: None,
         });
         assert!(!r.can_apply_with(&["serde".into()]));
         assert!(r.can_apply_with(&["serde".into(), "tokio".into()]));
@@ -771,6 +790,10 @@ mod tests {
             (
                 "wrap_call = { fn = \"std::thread::scope\", method = \"a.b\", with = \"enter\" }\nhooks = { file = \"h.rs\" }",
                 "wrap_call.method",
+            ),
+            (
+                "wrap_call = { fn = \"hyper::service::service_fn\", requires = \"one\", with = \"enter\" }\nhooks = { file = \"h.rs\" }",
+                "wrap_call.requires",
             ),
             (
                 "span = { attributes = { \"k\" = \"user.id()\" } }",
