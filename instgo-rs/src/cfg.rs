@@ -7,8 +7,15 @@
 //! here: every other one (`unix`, `target_os = ..`) may be on, and an item is skipped only
 //! when it is surely off. A library's `#[cfg(test)]` module is off in a normal build.
 
-/// The features rustc was given for one crate, and whether it builds the crate's tests.
-pub struct Features(Option<(Vec<String>, bool)>);
+/// What rustc was told of one crate's configuration (`None`: nothing known).
+pub struct Features(Option<Known>);
+
+struct Known {
+    /// The features on.
+    on: Vec<String>,
+    /// Whether rustc builds the crate's tests (`--test`: `cfg(test)` is on).
+    test: bool,
+}
 
 impl Features {
     /// Read from rustc's arguments: `--cfg feature="x"` (or `--cfg=feature="x"`).
@@ -29,7 +36,7 @@ impl Features {
             }
         }
         let test = args.iter().any(|a| a == "--test");
-        Features(Some((on, test)))
+        Features(Some(Known { on, test }))
     }
 
     /// Nothing known: no item is ever off.
@@ -39,27 +46,27 @@ impl Features {
 
     /// Whether one of `attrs`' `#[cfg(..)]` is surely false.
     pub fn off(&self, attrs: &[syn::Attribute]) -> bool {
-        let Some((on, test)) = &self.0 else {
+        let Some(known) = &self.0 else {
             return false;
         };
         attrs
             .iter()
             .filter(|a| a.path().is_ident("cfg"))
             .filter_map(|a| a.parse_args::<syn::Meta>().ok())
-            .any(|m| eval(&m, on, *test) == Some(false))
+            .any(|m| eval(&m, known) == Some(false))
     }
 }
 
 /// `Some(value)` when the predicate depends only on features and `test`; `None` when
 /// unknown.
-fn eval(m: &syn::Meta, on: &[String], test: bool) -> Option<bool> {
+fn eval(m: &syn::Meta, known: &Known) -> Option<bool> {
     match m {
-        syn::Meta::Path(p) if p.is_ident("test") => Some(test),
+        syn::Meta::Path(p) if p.is_ident("test") => Some(known.test),
         syn::Meta::NameValue(nv) if nv.path.is_ident("feature") => match &nv.value {
             syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(s),
                 ..
-            }) => Some(on.contains(&s.value())),
+            }) => Some(known.on.contains(&s.value())),
             _ => None,
         },
         syn::Meta::List(l) => {
@@ -69,7 +76,7 @@ fn eval(m: &syn::Meta, on: &[String], test: bool) -> Option<bool> {
                     syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
                 )
                 .ok()?;
-            let values: Vec<Option<bool>> = args.iter().map(|a| eval(a, on, test)).collect();
+            let values: Vec<Option<bool>> = args.iter().map(|a| eval(a, known)).collect();
             match name.as_str() {
                 // all(): false if any is surely false; true if all surely true.
                 "all" => {

@@ -60,16 +60,21 @@ pub fn applicable<'r>(
         if ok {
             yes.push(r);
         } else {
-            no.push(RuleReport {
-                rule: r.name.clone(),
-                outcome: RuleOutcome::VersionOutOfRange {
-                    found: version.to_string(),
-                    wanted: r.version.clone().unwrap_or_default(),
-                },
-            });
+            no.push(out_of_range(
+                r,
+                version.to_string(),
+                r.version.clone().unwrap_or_default(),
+            ));
         }
     }
     (yes, no)
+}
+
+fn out_of_range(r: &Rule, found: String, wanted: String) -> RuleReport {
+    RuleReport {
+        rule: r.name.clone(),
+        outcome: RuleOutcome::VersionOutOfRange { found, wanted },
+    }
 }
 
 /// Splits off the call-wrapping rules whose `requires` the version of the called crate
@@ -98,16 +103,11 @@ pub fn meets_requires(
         if ok {
             yes.push(r);
         } else {
-            no.push(RuleReport {
-                rule: r.name.clone(),
-                outcome: RuleOutcome::VersionOutOfRange {
-                    found: match found {
-                        Some(v) => format!("{dep} {v}"),
-                        None => format!("{dep} (version unknown)"),
-                    },
-                    wanted: format!("{dep} {req}"),
-                },
-            });
+            let found = match found {
+                Some(v) => format!("{dep} {v}"),
+                None => format!("{dep} (version unknown)"),
+            };
+            no.push(out_of_range(r, found, format!("{dep} {req}")));
         }
     }
     (yes, no)

@@ -201,13 +201,17 @@ impl<'ast> Visit<'ast> for Calls<'_> {
             // A parameter of a closure handed over names what the call made; anything
             // else in the arguments is visited as usual.
             for arg in &call.args {
-                match arg {
-                    syn::Expr::Closure(c) if first_param(c).is_some() => {
-                        self.params.push(first_param(c).unwrap_or_default());
+                let param = match arg {
+                    syn::Expr::Closure(c) => first_param(c).map(|p| (c, p)),
+                    _ => None,
+                };
+                match param {
+                    Some((c, p)) => {
+                        self.params.push(p);
                         self.visit_expr(&c.body);
                         self.params.pop();
                     }
-                    other => self.visit_expr(other),
+                    None => self.visit_expr(arg),
                 }
             }
             return;

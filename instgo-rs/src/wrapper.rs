@@ -106,14 +106,15 @@ fn instrument(
     let unit = format!("{crate_name}{}", parsed.extra_filename);
     let (applicable, mut out_of_range) =
         plan::applicable(&rules.rules, &package, &version, &parsed.externs);
+    let src = PathBuf::from(parsed.src().unwrap_or_default());
+    let applicable = plan::drop_absent_calls(applicable, &src);
+    // After the text check: the lock file is read only for crates that name the call.
     let lock = var(env::LOCKFILE).map(PathBuf::from);
     let (applicable, unmet) = plan::meets_requires(applicable, |dep| {
         lock.as_deref()
             .and_then(|l| lockfile::dependency_version(l, &package, &version, dep))
     });
     out_of_range.extend(unmet);
-    let src = PathBuf::from(parsed.src().unwrap_or_default());
-    let applicable = plan::drop_absent_calls(applicable, &src);
 
     let inject_dir = Path::new(&dir).join("inject").join(&unit);
     let mut report;

@@ -1,7 +1,7 @@
-// Compiled as a module of reqwest. The rule matches `blocking::Client::execute` in the
-// source whatever the features (modules are followed without evaluating `cfg`), so the
-// module is empty unless the `blocking` feature is on.
-#![cfg(feature = "blocking")]
+// Compiled as a module of reqwest, only where its `blocking` feature is on: without it
+// the `blocking` module is configured out, so the rule matches nothing and this file is
+// not injected. Kept apart from client.rs for that reason: the async hooks are injected
+// whatever the features, and these name `crate::blocking`.
 
 use instgo_runtime::hook::CallContext;
 use instgo_runtime::http::{self as semconv, ClientRequest};

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Receiver, Span};
-use crate::{build_example, export_to, lock, parent_of, pinned_copy, run, text};
+use crate::{build_example, export_to, feature_args, lock, parent_of, pinned_copy, run, text};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -18,12 +18,8 @@ fn example() -> PathBuf {
 }
 
 fn build(instrumented: bool) -> PathBuf {
-    let features = std::env::var("INSTGO_GRPC_FEATURES").unwrap_or_default();
-    let extra: Vec<&str> = if features.is_empty() {
-        Vec::new()
-    } else {
-        vec!["--no-default-features", "--features", &features]
-    };
+    let extra = feature_args("INSTGO_GRPC_FEATURES");
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     build_example(&example(), "grpcdemo", instrumented, &extra)
 }
 

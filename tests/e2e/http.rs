@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Point, Receiver, Span};
-use crate::{build_example, export_to, lock, named, parent_of, pinned_copy, run, text};
+use crate::{
+    build_example, export_to, feature_args, lock, named, parent_of, pinned_copy, run, text,
+};
 
 /// The version matrix: `INSTGO_HTTP_FEATURES` picks the axum and reqwest lines (features
 /// of examples/http, e.g. `axum07 reqwest011`), `INSTGO_HTTP_PRECISE` pins versions in
@@ -36,13 +38,9 @@ fn route(prefix: &str, param: &str) -> String {
 }
 
 fn build(instrumented: bool) -> PathBuf {
-    let features = features().join(",");
-    let extra: &[&str] = if features.is_empty() {
-        &[]
-    } else {
-        &["--no-default-features", "--features", &features]
-    };
-    build_example(&example(), "httpdemo", instrumented, extra)
+    let extra = feature_args("INSTGO_HTTP_FEATURES");
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    build_example(&example(), "httpdemo", instrumented, &extra)
 }
 
 fn one<'a>(spans: Vec<&'a Span>, what: &str) -> &'a Span {

@@ -59,6 +59,24 @@ fn pinned_copy(name: &str, var: &str) -> PathBuf {
     dir
 }
 
+/// The cargo arguments that build an example with the features `$VAR` names (space
+/// separated) instead of its defaults; none when `$VAR` is unset.
+fn feature_args(var: &str) -> Vec<String> {
+    let features: Vec<String> = std::env::var(var)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if features.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        "--no-default-features".into(),
+        "--features".into(),
+        features.join(","),
+    ]
+}
+
 fn example() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| fresh_copy("shapes"))

@@ -208,15 +208,15 @@ impl Rule {
         crate::glob::matches(&self.krate, krate)
     }
 
-    /// Whether the rule can do anything in a crate that sees these `--extern` crates: a
-    /// rule that only wraps calls of `tokio::spawn` cannot match in a crate without tokio,
-    /// so such crates are not even parsed for it (this is what makes `crate = "*"` cheap).
     /// Whether wrapping call sites is all the rule does to a crate (no spans or hooks of
     /// its own, no added file): then a crate without such call sites is left alone.
     pub fn wraps_calls_only(&self) -> bool {
         self.wrap_call.is_some() && !self.instruments_functions() && self.add_file.is_none()
     }
 
+    /// Whether the rule can do anything in a crate that sees these `--extern` crates: a
+    /// rule that only wraps calls of `tokio::spawn` cannot match in a crate without tokio,
+    /// so such crates are not even parsed for it (this is what makes `crate = "*"` cheap).
     pub fn can_apply_with(&self, externs: &[String]) -> bool {
         let Some(w) = &self.wrap_call else {
             return true;
