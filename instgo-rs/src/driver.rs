@@ -384,23 +384,68 @@ fn invalidate_changed(
 }
 
 fn clean_package(instrument_dir: &Path, krate: &str, o: &Options) {
-    // Rules name packages with - and _ alike; cargo wants the real spelling, so try both.
-    for spelling in [krate.to_string(), krate.replace('_', "-")] {
-        let mut c = Command::new(cargo());
-        c.args(["clean", "--quiet", "-p", &spelling])
-            .env("CARGO_TARGET_DIR", instrument_dir);
-        if let Some(m) = o.cargo_opt("--manifest-path") {
-            c.args(["--manifest-path", &m]);
-        }
-        let ok = c
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return;
+    // `cargo clean -p` cleans one profile (and one target) at a time, and the rules'
+    // state is shared by all of them: the release build's copy of a crate would otherwise
+    // keep its old hooks after a debug build recorded the new rules.
+    for outputs in built_outputs(instrument_dir) {
+        // Rules name packages with - and _ alike; cargo wants the real spelling, so try both.
+        for spelling in [krate.to_string(), krate.replace('_', "-")] {
+            let mut c = Command::new(cargo());
+            c.args(["clean", "--quiet", "-p", &spelling])
+                .args(&outputs)
+                .env("CARGO_TARGET_DIR", instrument_dir);
+            if let Some(m) = o.cargo_opt("--manifest-path") {
+                c.args(["--manifest-path", &m]);
+            }
+            let ok = c
+                .stderr(std::process::Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
         }
     }
+}
+
+/// The `cargo clean` arguments naming each profile (and target) that has build output in
+/// `dir`: a directory holding `.fingerprint` is a profile's, one level down a target's.
+fn built_outputs(dir: &Path) -> Vec<Vec<String>> {
+    fn profile(name: &str) -> Vec<String> {
+        match name {
+            "debug" => vec!["--profile".into(), "dev".into()],
+            "release" => vec!["--release".into()],
+            other => vec!["--profile".into(), other.into()],
+        }
+    }
+    let subdirs = |d: &Path| -> Vec<(String, PathBuf)> {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut out = Vec::new();
+    for (name, path) in subdirs(dir) {
+        if path.join(".fingerprint").is_dir() {
+            out.push(profile(&name));
+            continue;
+        }
+        for (inner, inner_path) in subdirs(&path) {
+            if inner_path.join(".fingerprint").is_dir() {
+                let mut args = profile(&inner);
+                args.extend(["--target".to_string(), name.clone()]);
+                out.push(args);
+            }
+        }
+    }
+    out
 }
 
 fn explain(o: &Options) -> Result<ExitCode> {
@@ -485,4 +530,34 @@ pub fn os_args_to_strings(args: Vec<OsString>) -> Vec<String> {
     args.into_iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_and_target_with_output_is_cleaned() {
+        let dir = std::env::temp_dir().join(format!("instgo-outputs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in [
+            "debug/.fingerprint",
+            "release/.fingerprint",
+            "profiling/.fingerprint",
+            "x86_64-unknown-linux-musl/release/.fingerprint",
+            "runtime/deps",
+            "shadow/axum",
+        ] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let got = built_outputs(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let want: Vec<Vec<&str>> = vec![
+            vec!["--profile", "dev"],
+            vec!["--profile", "profiling"],
+            vec!["--release"],
+            vec!["--release", "--target", "x86_64-unknown-linux-musl"],
+        ];
+        assert_eq!(got, want);
+    }
 }

@@ -36,7 +36,7 @@ where
 
 fn enter<B>(call: &mut CallContext, req: &::hyper::Request<B>) {
     let headers = req.headers();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| header(headers, name);
     let version = match req.version() {
         ::hyper::Version::HTTP_11 => "1.1",
         ::hyper::Version::HTTP_2 => "2",
@@ -56,6 +56,25 @@ fn enter<B>(call: &mut CallContext, req: &::hyper::Request<B>) {
         user_agent: header("user-agent"),
     };
     semconv::server_enter(call, &info, |name| header(name).map(str::to_string));
+}
+
+/// A request header as text. The names the span reads are looked up as `HeaderName`s:
+/// a `&str` is parsed into a name on every lookup, which cost more than the rest of the
+/// span's start.
+fn header<'a>(headers: &'a ::hyper::HeaderMap, name: &str) -> Option<&'a str> {
+    use ::hyper::header::{HeaderName, HOST, USER_AGENT};
+    const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+    const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+    let value = match name {
+        "traceparent" => headers.get(TRACEPARENT),
+        "tracestate" => headers.get(TRACESTATE),
+        "baggage" => headers.get(BAGGAGE),
+        "host" => headers.get(HOST),
+        "user-agent" => headers.get(USER_AGENT),
+        other => headers.get(other),
+    };
+    value.and_then(|v| v.to_str().ok())
 }
 
 /// The exit hook: the response's status (an error has none: hyper closes the connection).

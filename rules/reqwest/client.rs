@@ -14,10 +14,13 @@ fn on_blocking_runtime() -> bool {
 }
 
 /// `send` / `execute`: no span on the blocking client's own thread, where the blocking
-/// call's span (made on the caller's thread) already covers the request.
+/// call's span (made on the caller's thread) already covers the request. The span shows
+/// its rule to hyper-util's client hook, which reqwest 0.12+ sends through.
 pub fn enter_async(call: &mut CallContext) {
     if on_blocking_runtime() {
         call.suppress();
+    } else {
+        call.expose_rule();
     }
 }
 

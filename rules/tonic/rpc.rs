@@ -49,6 +49,7 @@ pub fn client_enter<T>(
         call.suppress();
         return;
     }
+    call.expose_rule();
     let metadata = request.metadata_mut();
     rpc::client_enter(call, path.path(), None, |name, value| {
         if let (Ok(k), Ok(v)) = (

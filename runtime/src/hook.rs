@@ -51,6 +51,11 @@ pub struct CallContext {
     data: Vec<(&'static str, Box<dyn Any + Send>)>,
     /// Set by [`CallContext::suppress`]: this call makes no span.
     suppressed: bool,
+    /// Set by [`CallContext::expose_rule`].
+    exposed: bool,
+    /// The duration histogram of a protocol's server or client call (`http`, `rpc`): a
+    /// field, not hook data, which would cost two allocations per call.
+    pub(crate) metric: Option<crate::metrics::CallMetric>,
 }
 
 /// Marks the context of a span a hooked call started, with the call's rule, so that a
@@ -69,14 +74,25 @@ impl CallContext {
             cx: None,
             data: Vec::new(),
             suppressed: false,
+            exposed: false,
+            metric: None,
         }
     }
 
     /// The rule of the innermost hooked call whose span encloses the place this call
-    /// was made (`None` outside any).
+    /// was made and that [exposed](CallContext::expose_rule) it (`None` outside any).
     pub fn parent_rule(&self) -> Option<&'static str> {
         let current = crate::call::current_context()?;
         current.get::<HookedBy>().map(|h| h.0)
+    }
+
+    /// Lets calls made inside this call's span see its rule through
+    /// [`CallContext::parent_rule`] (only in `on_enter`). Opt-in because it costs a
+    /// context entry per call, a tenth of a server span's start; only rules whose nested
+    /// calls look for them (a client that sends through another instrumented client, a
+    /// framework entry point that calls another) need it.
+    pub fn expose_rule(&mut self) {
+        self.exposed = true;
     }
 
     /// This call makes no span (only in `on_enter`): for a framework function nested in
@@ -239,7 +255,13 @@ impl CallContext {
             self.name.take(),
             std::mem::take(&mut self.pending),
         )
-        .map(|cx| cx.with_value(HookedBy(self.site.rule)));
+        .map(|cx| {
+            if self.exposed {
+                cx.with_value(HookedBy(self.site.rule))
+            } else {
+                cx
+            }
+        });
     }
 }
 

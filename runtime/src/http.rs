@@ -11,6 +11,8 @@
 //! `User-Agent` as `user_agent.original`; credentials in a URL become `REDACTED`.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use opentelemetry::KeyValue;
 
@@ -87,22 +89,22 @@ pub fn server_enter(
             call.set_attribute("url.query", redact_query(q).into_owned());
         }
         if let Some((address, port)) = req.host.and_then(|h| host_port(h, scheme)) {
-            call.set_attribute("server.address", address.to_string());
+            call.set_attribute("server.address", shared(address));
             call.set_attribute("server.port", port);
         }
         if let Some(ua) = req.user_agent {
-            call.set_attribute("user_agent.original", ua.to_string());
+            call.set_attribute("user_agent.original", shared(ua));
         }
     }
     let histogram = crate::metrics::http_server_duration();
-    call.insert(CallMetric::KEY, CallMetric::new(true, histogram, metric));
+    call.metric = Some(CallMetric::new(true, histogram, metric));
 }
 
 /// The route, once the framework has matched it after the span started (actix-web
 /// routes inside the service the span wraps): renames the span `METHOD route` and adds
 /// `http.route` to it and to the duration metric.
 pub fn server_route(call: &mut CallContext, route: &str) {
-    let Some(metric) = call.get::<CallMetric>(CallMetric::KEY) else {
+    let Some(metric) = &call.metric else {
         return;
     };
     let method = metric
@@ -149,7 +151,7 @@ pub fn client_enter(
         call.set_attribute("url.full", redact_url(req.url));
     }
     let histogram = crate::metrics::http_client_duration();
-    call.insert(CallMetric::KEY, CallMetric::new(false, histogram, metric));
+    call.metric = Some(CallMetric::new(false, histogram, metric));
     call.inject(inject);
 }
 
@@ -172,13 +174,13 @@ pub fn failed(call: &mut CallContext, error_type: &str, message: &str) {
 }
 
 fn push_metric(call: &mut CallContext, kv: KeyValue) {
-    if let Some(m) = call.get_mut::<CallMetric>(CallMetric::KEY) {
+    if let Some(m) = &mut call.metric {
         m.attributes.push(kv);
     }
 }
 
 fn exit(call: &mut CallContext, status: Option<u16>, error: Option<(&str, &str)>) {
-    let Some(mut metric) = call.remove::<CallMetric>(CallMetric::KEY) else {
+    let Some(mut metric) = call.metric.take() else {
         return;
     };
     let mut error_type = error.map(|(t, _)| t.to_string());
@@ -224,7 +226,14 @@ fn method(m: &str) -> (&'static str, Option<&str>) {
 fn span_name(method: &str, route: Option<&str>) -> String {
     let method = if method == "_OTHER" { "HTTP" } else { method };
     match route {
-        Some(r) => format!("{method} {r}"),
+        // Not `format!`: its machinery costs more than the rest of the name's making.
+        Some(r) => {
+            let mut name = String::with_capacity(method.len() + 1 + r.len());
+            name.push_str(method);
+            name.push(' ');
+            name.push_str(r);
+            name
+        }
         None => method.to_string(),
     }
 }
@@ -240,10 +249,47 @@ fn known(v: &str) -> opentelemetry::Value {
 }
 
 /// A string value whose clones share one allocation.
+/// `v` as a shared string, taken from a small per-thread cache of recent values when it
+/// is there: routes, hosts and user agents repeat from request to request, and a copy made
+/// here is freed on the export thread, which costs both threads more than the copy did
+/// (the allocator's per-thread caches miss).
 fn shared(v: &str) -> opentelemetry::Value {
-    opentelemetry::Value::String(opentelemetry::StringValue::from(
-        std::sync::Arc::<str>::from(v),
-    ))
+    let arc = RECENT
+        .try_with(|recent| recent.borrow_mut().get(v))
+        .unwrap_or_else(|_| Arc::from(v));
+    opentelemetry::Value::String(opentelemetry::StringValue::from(arc))
+}
+
+thread_local! {
+    static RECENT: RefCell<Recent> = const { RefCell::new(Recent { slots: Vec::new(), next: 0 }) };
+}
+
+/// The last [`Recent::SLOTS`] distinct values, replaced in turn.
+struct Recent {
+    slots: Vec<Arc<str>>,
+    next: usize,
+}
+
+impl Recent {
+    const SLOTS: usize = 16;
+    /// Longer values are rare enough not to evict the common ones.
+    const LONGEST: usize = 256;
+
+    fn get(&mut self, v: &str) -> Arc<str> {
+        if let Some(hit) = self.slots.iter().find(|s| &***s == v) {
+            return hit.clone();
+        }
+        let arc = Arc::<str>::from(v);
+        if v.len() <= Self::LONGEST {
+            if self.slots.len() < Self::SLOTS {
+                self.slots.push(arc.clone());
+            } else {
+                self.slots[self.next] = arc.clone();
+                self.next = (self.next + 1) % Self::SLOTS;
+            }
+        }
+        arc
+    }
 }
 
 /// `1.1` from `HTTP/1.1`, `2` from `HTTP/2.0`.
@@ -430,5 +476,26 @@ mod tests {
             "http://example.com/mail/a@b.c?to=x@y"
         );
         assert_eq!(redact_url("http://example.com/p"), "http://example.com/p");
+    }
+
+    #[test]
+    fn recent_values_are_shared_and_the_cache_stays_bounded() {
+        let mut recent = Recent {
+            slots: Vec::new(),
+            next: 0,
+        };
+        let a = recent.get("/users/{id}");
+        assert!(Arc::ptr_eq(&a, &recent.get("/users/{id}")));
+        for i in 0..Recent::SLOTS {
+            recent.get(&format!("/other/{i}"));
+        }
+        assert_eq!(recent.slots.len(), Recent::SLOTS);
+        // Evicted by the sixteen after it: a new copy, equal.
+        let b = recent.get("/users/{id}");
+        assert!(!Arc::ptr_eq(&a, &b) && a == b);
+        let long = "x".repeat(Recent::LONGEST + 1);
+        let l1 = recent.get(&long);
+        assert!(!Arc::ptr_eq(&l1, &recent.get(&long)));
+        assert_eq!(recent.slots.len(), Recent::SLOTS);
     }
 }

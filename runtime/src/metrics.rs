@@ -201,8 +201,11 @@ semconv_duration! {
     db_client_duration => "db.client.operation.duration", "Duration of database client operations.";
 }
 
-/// The duration metric of one call in progress, kept in its hook data between enter and
-/// exit: where it goes, which side of the call it is, and the attributes gathered so far.
+/// The duration metric of one call in progress, kept in its [`CallContext`] between
+/// enter and exit: where it goes, which side of the call it is, and the attributes
+/// gathered so far.
+///
+/// [`CallContext`]: crate::hook::CallContext
 pub(crate) struct CallMetric {
     pub server: bool,
     histogram: &'static Histogram,
@@ -210,9 +213,6 @@ pub(crate) struct CallMetric {
 }
 
 impl CallMetric {
-    /// The hook-data key: a call is one protocol's server or client, never two.
-    pub const KEY: &'static str = "instgo.duration";
-
     pub fn new(server: bool, histogram: &'static Histogram, attributes: Vec<KeyValue>) -> Self {
         CallMetric {
             server,

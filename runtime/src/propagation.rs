@@ -27,36 +27,48 @@ pub fn inject_context(cx: &Context, set: &mut dyn FnMut(&str, &str)) {
 }
 
 /// Reads propagation headers through `get` (a header lookup, case-insensitive in HTTP)
-/// into a new context whose parent is the remote span. Malformed headers are ignored.
+/// into a new context whose parent is the remote span (an empty one without headers, so
+/// whatever is current on this thread is not inherited). Malformed headers are ignored.
 pub fn extract(get: &dyn Fn(&str) -> Option<String>) -> Context {
     let owned = Owned::read(get);
-    let cx = TraceContextPropagator::new().extract(&owned);
+    // Most requests carry none of the headers (a trace's first service): the propagators
+    // would then only build empty contexts, a third of a server span's start.
+    if owned.0.iter().all(Option::is_none) {
+        return Context::new();
+    }
+    // On an empty context, not the current one (the propagators' default): a server
+    // whose accept loop runs inside a span must not make requests its children.
+    let cx = TraceContextPropagator::new().extract_with_context(&Context::new(), &owned);
     BaggagePropagator::new().extract_with_context(&cx, &owned)
 }
 
-/// The propagation headers, fetched once so the propagators can borrow them.
-struct Owned(Vec<(&'static str, String)>);
+const HEADERS: [&str; 3] = ["traceparent", "tracestate", "baggage"];
+
+/// The propagation headers (in [`HEADERS`]' order), fetched once so the propagators can
+/// borrow them.
+struct Owned([Option<String>; 3]);
 
 impl Owned {
     fn read(get: &dyn Fn(&str) -> Option<String>) -> Self {
-        Owned(
-            ["traceparent", "tracestate", "baggage"]
-                .into_iter()
-                .filter_map(|k| get(k).map(|v| (k, v)))
-                .collect(),
-        )
+        let traceparent = get(HEADERS[0]);
+        // `tracestate` means nothing without a `traceparent`.
+        let tracestate = traceparent.as_ref().and_then(|_| get(HEADERS[1]));
+        Owned([traceparent, tracestate, get(HEADERS[2])])
     }
 }
 
 impl Extractor for Owned {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        let i = HEADERS.iter().position(|k| k.eq_ignore_ascii_case(key))?;
+        self.0[i].as_deref()
     }
     fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(k, _)| *k).collect()
+        HEADERS
+            .iter()
+            .zip(&self.0)
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| *k)
+            .collect()
     }
 }
 
@@ -121,5 +133,28 @@ mod tests {
                 "{bad:?} gave a valid context"
             );
         }
+    }
+
+    #[test]
+    fn nothing_current_is_inherited() {
+        let current = Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(7_u128),
+            SpanId::from(7_u64),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ));
+        let _guard = current.attach();
+        let none = extract(&|_| None);
+        assert!(!none.span().span_context().is_valid());
+        let only_baggage = extract(&|k| (k == "baggage").then(|| "user=bob".to_string()));
+        assert!(!only_baggage.span().span_context().is_valid());
+        assert_eq!(
+            only_baggage
+                .baggage()
+                .get("user")
+                .map(|v| v.as_str().to_string()),
+            Some("bob".into())
+        );
     }
 }

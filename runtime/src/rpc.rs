@@ -40,10 +40,7 @@ fn enter(call: &mut CallContext, path: &str, server: bool, authority: Option<&st
     } else {
         crate::metrics::rpc_client_duration()
     };
-    call.insert(
-        CallMetric::KEY,
-        CallMetric::new(server, histogram, attributes),
-    );
+    call.metric = Some(CallMetric::new(server, histogram, attributes));
 }
 
 /// On a server hook's entry, with the request path and a metadata (header) lookup.
@@ -74,7 +71,7 @@ pub fn client_enter(
 /// the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
 /// DATA_LOSS), not on the caller's mistakes (NOT_FOUND, INVALID_ARGUMENT…).
 pub fn exit(call: &mut CallContext, code: i32, message: &str) {
-    let Some(mut metric) = call.remove::<CallMetric>(CallMetric::KEY) else {
+    let Some(mut metric) = call.metric.take() else {
         return;
     };
     let kv = KeyValue::new("rpc.grpc.status_code", i64::from(code));
