@@ -221,7 +221,10 @@ def http_bench():
     for name, cmd, built in [
         ("plain", ["cargo", "build", "--release", "--quiet"], "release"),
         ("hand", ["cargo", "build", "--release", "--quiet", "--features", "hand"], "release"),
-        ("instrumented", ["cargo", "instrument", "build", "--release", "--quiet"], "instrument/release"),
+        # --strict: a crate whose instrumented build fails would otherwise be built plain,
+        # and the "instrumented" rows would measure uninstrumented code.
+        ("instrumented", ["cargo", "instrument", "build", "--release", "--quiet", "--strict"],
+         "instrument/release"),
     ]:
         sh(cmd, src, env)
         shutil.copy(os.path.join(target, built, "benchsrv"), os.path.join(bins, f"benchsrv-{name}"))

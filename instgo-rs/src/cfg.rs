@@ -77,26 +77,20 @@ fn eval(m: &syn::Meta, known: &Known) -> Option<bool> {
                 )
                 .ok()?;
             let values: Vec<Option<bool>> = args.iter().map(|a| eval(a, known)).collect();
+            // all() is decided by one surely-false member, or by all surely true; any()
+            // the other way round.
+            let decide = |decisive: bool| {
+                if values.contains(&Some(decisive)) {
+                    Some(decisive)
+                } else if values.iter().all(|v| *v == Some(!decisive)) {
+                    Some(!decisive)
+                } else {
+                    None
+                }
+            };
             match name.as_str() {
-                // all(): false if any is surely false; true if all surely true.
-                "all" => {
-                    if values.contains(&Some(false)) {
-                        Some(false)
-                    } else if values.iter().all(|v| *v == Some(true)) {
-                        Some(true)
-                    } else {
-                        None
-                    }
-                }
-                "any" => {
-                    if values.contains(&Some(true)) {
-                        Some(true)
-                    } else if values.iter().all(|v| *v == Some(false)) {
-                        Some(false)
-                    } else {
-                        None
-                    }
-                }
+                "all" => decide(false),
+                "any" => decide(true),
                 "not" if values.len() == 1 => values[0].map(|v| !v),
                 _ => None,
             }

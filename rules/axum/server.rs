@@ -86,7 +86,6 @@ fn enter(call: &mut CallContext, req: &http::Request<Body>) {
     #[cfg(not(feature = "original-uri"))]
     let uri = req.uri();
     let headers = req.headers();
-    let header = |name: &str| header(headers, name);
     let version = match req.version() {
         http::Version::HTTP_11 => "1.1",
         http::Version::HTTP_2 => "2",
@@ -100,31 +99,36 @@ fn enter(call: &mut CallContext, req: &http::Request<Body>) {
         path: uri.path(),
         query: uri.query(),
         route,
-        host: header("host").or(uri.authority().map(|a| a.as_str())),
+        host: text(headers.get(http::header::HOST)).or(uri.authority().map(|a| a.as_str())),
         version,
-        user_agent: header("user-agent"),
+        user_agent: text(headers.get(http::header::USER_AGENT)),
     };
-    semconv::server_enter(call, &info, |name| header(name).map(str::to_string));
+    semconv::server_enter(call, &info, |name| {
+        text(propagation_header(headers, name)).map(str::to_string)
+    });
 }
 
-/// A request header as text. The names the span reads are looked up as `HeaderName`s:
-/// a `&str` is parsed into a name on every lookup, which cost more than the rest of the
-/// span's start.
-fn header<'a>(headers: &'a http::header::HeaderMap, name: &str) -> Option<&'a str> {
-    use http::header::{HeaderName, CONTENT_TYPE, HOST, USER_AGENT};
+fn text(v: Option<&http::header::HeaderValue>) -> Option<&str> {
+    v.and_then(|v| v.to_str().ok())
+}
+
+/// A propagation header the runtime asks for, looked up as a `HeaderName`: a `&str` is
+/// parsed into a name on every lookup (in the axum benchmark the parsing was 1.2 k of a
+/// request's 32 k instructions).
+fn propagation_header<'a>(
+    headers: &'a http::header::HeaderMap,
+    name: &str,
+) -> Option<&'a http::header::HeaderValue> {
+    use http::header::HeaderName;
     const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
     const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
     const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-    let value = match name {
+    match name {
         "traceparent" => headers.get(TRACEPARENT),
         "tracestate" => headers.get(TRACESTATE),
         "baggage" => headers.get(BAGGAGE),
-        "host" => headers.get(HOST),
-        "user-agent" => headers.get(USER_AGENT),
-        "content-type" => headers.get(CONTENT_TYPE),
         other => headers.get(other),
-    };
-    value.and_then(|v| v.to_str().ok())
+    }
 }
 
 fn exit<E>(call: &mut CallContext, out: &Result<Response, E>) {

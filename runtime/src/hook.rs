@@ -249,19 +249,16 @@ impl CallContext {
         if self.cx.is_some() || !self.site.span || self.suppressed {
             return;
         }
-        self.cx = start_span_with(
+        let cx = start_span_with(
             self.site,
             self.parent.take(),
             self.name.take(),
             std::mem::take(&mut self.pending),
-        )
-        .map(|cx| {
-            if self.exposed {
-                cx.with_value(HookedBy(self.site.rule))
-            } else {
-                cx
-            }
-        });
+        );
+        self.cx = match cx {
+            Some(cx) if self.exposed => Some(cx.with_value(HookedBy(self.site.rule))),
+            cx => cx,
+        };
     }
 }
 

@@ -248,7 +248,6 @@ fn known(v: &str) -> opentelemetry::Value {
     }
 }
 
-/// A string value whose clones share one allocation.
 /// `v` as a shared string, taken from a small per-thread cache of recent values when it
 /// is there: routes, hosts and user agents repeat from request to request, and a copy made
 /// here is freed on the export thread, which costs both threads more than the copy did

@@ -32,7 +32,7 @@ pub fn inject_context(cx: &Context, set: &mut dyn FnMut(&str, &str)) {
 pub fn extract(get: &dyn Fn(&str) -> Option<String>) -> Context {
     let owned = Owned::read(get);
     // Most requests carry none of the headers (a trace's first service): the propagators
-    // would then only build empty contexts, a third of a server span's start.
+    // would then only build empty contexts.
     if owned.0.iter().all(Option::is_none) {
         return Context::new();
     }
