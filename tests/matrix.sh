@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The version matrix of the framework rules: examples/http against the lowest and the
 # latest release of each axum and reqwest line the catalog claims, examples/grpc against
-# each tonic line (0.12, 0.13, 0.14), examples/services against the lowest actix-web 4;
-# each instrumented with --strict and checked by the same end-to-end test as in CI
-# (tests/e2e/http.rs, grpc.rs, services.rs). Too slow for every CI run (each line is a
+# each tonic line (0.12, 0.13, 0.14), examples/clients against the lowest ureq 2 and 3,
+# examples/carriers against the lowest tokio and rayon-core, examples/services against the
+# lowest actix-web 4; each instrumented with --strict and checked by the same end-to-end
+# test as in CI (tests/e2e/http.rs, grpc.rs, clients.rs, carriers.rs, services.rs). Too slow for every CI run (each line is a
 # fresh build of the frameworks); run it when a rule or a range changes:
 #   bash tests/matrix.sh
 set -euo pipefail
@@ -31,6 +32,15 @@ grpc=(
 )
 # examples/services (actix-web 4, tonic 0.14 and their neighbours): the lowest releases
 # the actix-web and tonic rules claim on the lines whose glue the example is written in.
+clients=(
+    "|ureq@2.12.1=2.1.0 ureq@3.5.1=3.0.0"
+    "|"
+)
+carriers=(
+    "|tokio@1.54.1=1.0.0 rayon@1.12.0=1.3.0 rayon-core@1.13.0=1.7.0"
+    "joinset|tokio@1.54.1=1.28.0"
+    "joinset|"
+)
 services=(
     "|actix-web@4.18.1=4.0.0 tonic-prost@0.14.9=0.14.0 tonic@0.14.9=0.14.0"
     "|"
@@ -51,5 +61,7 @@ line() {
 }
 for l in "${http[@]}"; do line http "$l"; done
 for l in "${grpc[@]}"; do line grpc "$l"; done
+for l in "${clients[@]}"; do line clients "$l"; done
+for l in "${carriers[@]}"; do line carriers "$l"; done
 for l in "${services[@]}"; do line services "$l"; done
 exit $failed

@@ -32,8 +32,9 @@ pub fn exit(call: &mut CallContext, ret: &Result<crate::Response, crate::Error>)
         Err(crate::Error::Status(code, res)) => {
             semconv::client_exit(call, *code, res.http_version())
         }
-        Err(crate::Error::Transport(t)) => {
-            let kind = match t.kind() {
+        // `Error::kind`, not `Transport::kind`: ureq 2.1 has only the former.
+        Err(e @ crate::Error::Transport(t)) => {
+            let kind = match e.kind() {
                 crate::ErrorKind::ConnectionFailed => "connect".to_string(),
                 crate::ErrorKind::Dns => "dns".to_string(),
                 other => format!("{other:?}"),

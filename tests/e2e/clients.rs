@@ -3,6 +3,7 @@
 //! call with the server's span under it, status and transport errors, and no second span
 //! from the async client reqwest's blocking one drives on its own thread, nor from the
 //! hyper-util client under it. And hyper's server used directly (`service_fn`).
+//! tests/matrix.sh runs them at the lowest ureq 2 and 3 (`INSTGO_CLIENTS_PRECISE`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,11 +11,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::receiver::{Receiver, Span};
-use crate::{build_example, export_to, fresh_copy, lock, parent_of, run, text};
+use crate::{build_example, export_to, lock, parent_of, pinned_copy, run, text};
 
 fn example() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| fresh_copy("clients")).clone()
+    DIR.get_or_init(|| pinned_copy("clients", "INSTGO_CLIENTS_PRECISE"))
+        .clone()
 }
 
 const CLIENT: i32 = 3;

@@ -1,6 +1,7 @@
 //! End-to-end tests: build the shapes example with the real `cargo-instrument`, run it,
 //! and read its spans back from a real OTLP/HTTP receiver.
 
+mod carriers;
 mod clients;
 mod collector;
 mod driver;
@@ -60,21 +61,18 @@ fn pinned_copy(name: &str, var: &str) -> PathBuf {
 }
 
 /// The cargo arguments that build an example with the features `$VAR` names (space
-/// separated) instead of its defaults; none when `$VAR` is unset.
+/// separated) instead of its defaults (set but empty: no features at all); none when
+/// `$VAR` is unset.
 fn feature_args(var: &str) -> Vec<String> {
-    let features: Vec<String> = std::env::var(var)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if features.is_empty() {
+    let Ok(value) = std::env::var(var) else {
         return Vec::new();
+    };
+    let features: Vec<&str> = value.split_whitespace().collect();
+    let mut args = vec!["--no-default-features".to_string()];
+    if !features.is_empty() {
+        args.extend(["--features".to_string(), features.join(",")]);
     }
-    vec![
-        "--no-default-features".into(),
-        "--features".into(),
-        features.join(","),
-    ]
+    args
 }
 
 fn example() -> &'static Path {

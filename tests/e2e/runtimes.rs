@@ -86,52 +86,6 @@ fn async_mains_start_the_runtime_and_nest_awaits_and_spawned_tasks() {
     }
 }
 
-/// `crunch` spans of one run: `carried` under `main` in its trace, `lost` roots.
-fn assert_crunches(bin: &str, spans: &[Span], carried: usize, lost: usize) {
-    let main = named(spans, "main");
-    assert_eq!(main.len(), 1, "{bin}: {spans:#?}");
-    let crunches = named(spans, "crunch");
-    let under_main = crunches
-        .iter()
-        .filter(|c| c.parent_span_id == main[0].span_id && c.trace_id == main[0].trace_id)
-        .count();
-    assert_eq!(under_main, carried, "{bin}: {spans:#?}");
-    let roots = crunches
-        .iter()
-        .filter(|c| c.parent_span_id.is_empty())
-        .count();
-    assert_eq!(roots, lost, "{bin}: {spans:#?}");
-}
-
-#[test]
-fn threads_and_rayon_work_continue_the_starters_trace() {
-    let _l = lock();
-    let rx = Receiver::start();
-    let out = run_bin("threads", &rx.endpoint);
-    assert_eq!(text(&out.stdout), "threads: 780\n");
-    let spans = rx.wait_for(Duration::from_secs(10), |s| {
-        s.iter().any(|x| x.name == "main") && s.iter().filter(|x| x.name == "crunch").count() == 12
-    });
-    // thread::spawn, a Builder chain's spawn and spawn_scoped, thread::scope's spawn, both
-    // halves of rayon::join, rayon::spawn, rayon::scope's spawn, a parallel iterator's two
-    // items, ThreadPool::install; not the thread of a Builder kept in a variable.
-    assert_crunches("threads", &spans, 11, 1);
-}
-
-#[test]
-fn tasks_started_through_tokios_methods_continue_the_starters_trace() {
-    let _l = lock();
-    let rx = Receiver::start();
-    let out = run_bin("tasks", &rx.endpoint);
-    assert_eq!(text(&out.stdout), "tasks: 280\n");
-    let spans = rx.wait_for(Duration::from_secs(10), |s| {
-        s.iter().any(|x| x.name == "main") && s.iter().filter(|x| x.name == "crunch").count() == 7
-    });
-    // Runtime::spawn, Handle::spawn and spawn_blocking, task::spawn_blocking, JoinSet's
-    // spawn and spawn_blocking, LocalSet::spawn_local.
-    assert_crunches("tasks", &spans, 7, 0);
-}
-
 #[test]
 fn tokio_tests_are_traced_under_cargo_instrument_test() {
     let _l = lock();

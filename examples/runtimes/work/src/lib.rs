@@ -20,7 +20,7 @@ pub async fn step(n: u32) -> u32 {
     n + 1
 }
 
-/// Work done on another thread (std or rayon): its span nests under the starter's.
+/// Synchronous work: a span of its own under its caller's.
 pub fn crunch(n: u64) -> u64 {
     n * 10
 }

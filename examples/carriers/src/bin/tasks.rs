@@ -3,8 +3,8 @@
 //! `LocalSet::spawn_local`. The catalog's tokio rules rewrite those methods inside tokio,
 //! so the work (`crunch`, one span each) continues `main`'s trace on any thread.
 
-use rt_work::crunch;
-use tokio::task::{JoinSet, LocalSet};
+use carriers::crunch;
+use tokio::task::LocalSet;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -18,11 +18,14 @@ fn main() {
         let mut n = handle.spawn(async { crunch(2) }).await.unwrap();
         n += handle.spawn_blocking(|| crunch(3)).await.unwrap();
         n += tokio::task::spawn_blocking(|| crunch(4)).await.unwrap();
-        let mut set = JoinSet::new();
-        set.spawn(async { crunch(5) });
-        set.spawn_blocking(|| crunch(6));
-        while let Some(r) = set.join_next().await {
-            n += r.unwrap();
+        #[cfg(feature = "joinset")]
+        {
+            let mut set = tokio::task::JoinSet::new();
+            set.spawn(async { crunch(5) });
+            set.spawn_blocking(|| crunch(6));
+            while let Some(r) = set.join_next().await {
+                n += r.unwrap();
+            }
         }
         let local = LocalSet::new();
         let task = local.spawn_local(async { crunch(7) });

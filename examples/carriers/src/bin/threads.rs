@@ -4,8 +4,8 @@
 use std::sync::mpsc;
 use std::thread;
 
+use carriers::crunch;
 use rayon::prelude::*;
-use rt_work::crunch;
 
 fn main() {
     let mut total = thread::spawn(|| crunch(1)).join().unwrap();
@@ -33,7 +33,7 @@ fn main() {
     rayon::spawn(move || tx.send(crunch(7)).unwrap());
     rayon::scope(|s| s.spawn(move |_| tx2.send(crunch(8)).unwrap()));
     total += rx.iter().take(2).sum::<u64>();
-    total += (9..=10u64).into_par_iter().map(crunch).sum::<u64>();
+    total += (9..11u64).into_par_iter().map(crunch).sum::<u64>();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
