@@ -20,6 +20,7 @@
 //! It never writes to stdout, never panics into the application and never blocks the
 //! application's threads on export.
 
+mod aggregate;
 pub mod bridge;
 mod call;
 pub mod carry;

@@ -4,7 +4,9 @@
 //! The meter provider starts on first use, from `OTEL_METRICS_EXPORTER` (`otlp` default,
 //! `console` to stderr, `none`) and the OTLP variables (per-signal `..._METRICS_...` first),
 //! and exports every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (default 60 s) on the SDK's
-//! own thread. Recording never blocks: it updates an in-memory aggregate.
+//! own thread. Recording never blocks: it updates an in-memory aggregate. The semantic
+//! conventions' durations are aggregated by `aggregate`, not the SDK, and join the SDK's
+//! metrics at export.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -120,13 +122,22 @@ pub fn meter() -> Option<Meter> {
 
 /// A histogram of `f64` values; a no-op when metrics are off.
 #[derive(Clone)]
-pub struct Histogram(Option<opentelemetry::metrics::Histogram<f64>>);
+pub struct Histogram(Option<Recorder>);
+
+#[derive(Clone)]
+enum Recorder {
+    Sdk(opentelemetry::metrics::Histogram<f64>),
+    /// The semantic conventions' durations, recorded on every request (`aggregate`).
+    Own(&'static crate::aggregate::Aggregate),
+}
 
 impl Histogram {
     /// Records one value with its attributes.
     pub fn record(&self, value: f64, attributes: &[KeyValue]) {
-        if let Some(h) = &self.0 {
-            h.record(value, attributes);
+        match &self.0 {
+            Some(Recorder::Sdk(h)) => h.record(value, attributes),
+            Some(Recorder::Own(a)) => a.record(value, attributes),
+            None => {}
         }
     }
 
@@ -161,10 +172,10 @@ pub fn histogram(
             .f64_histogram(name)
             .with_unit(unit)
             .with_description(description);
-        match bounds {
+        Recorder::Sdk(match bounds {
             Some(bounds) => b.with_boundaries(bounds.to_vec()).build(),
             None => b.build(),
-        }
+        })
     }))
 }
 
@@ -183,7 +194,16 @@ macro_rules! semconv_duration {
         #[$doc]
         pub fn $fn() -> &'static Histogram {
             static H: OnceLock<Histogram> = OnceLock::new();
-            H.get_or_init(|| histogram($name, "s", $what, Some(DURATION_BOUNDS)))
+            H.get_or_init(|| {
+                Histogram(provider().map(|_| {
+                    Recorder::Own(crate::aggregate::Aggregate::register(
+                        $name,
+                        "s",
+                        $what,
+                        DURATION_BOUNDS,
+                    ))
+                }))
+            })
         }
     )*};
 }

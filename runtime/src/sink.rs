@@ -128,6 +128,7 @@ impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for ConsoleMetrics
                 }
             }
         }
+        crate::aggregate::console_lines(&mut out);
         let _ = std::io::stderr().write_all(out.as_bytes());
         std::future::ready(Ok(()))
     }

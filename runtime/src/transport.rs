@@ -61,6 +61,10 @@ impl HttpClient for StdHttpClient {
     /// there must cost the program nothing, not a backoff per batch.
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         crate::call::mark_runtime_thread();
+        let request = match self.signal {
+            Signal::Metrics => with_own_histograms(request)?,
+            Signal::Traces => request,
+        };
         self.send_with_retries(&request)
     }
 }
@@ -196,6 +200,23 @@ fn gzipped(request: &Request<Bytes>) -> bool {
         .headers()
         .get("content-encoding")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+}
+
+/// The metrics request with the histograms `aggregate` keeps added (decoded and encoded
+/// again, compressed again if it was); unchanged when there are none.
+fn with_own_histograms(request: Request<Bytes>) -> Result<Request<Bytes>, HttpError> {
+    let gzip = gzipped(&request);
+    let body = request.body();
+    let raw = if gzip { gunzip(body)? } else { body.to_vec() };
+    let mut message = ExportMetricsServiceRequest::decode(&raw[..])?;
+    if !crate::aggregate::join(&mut message) {
+        return Ok(request);
+    }
+    let encoded = message.encode_to_vec();
+    let body = if gzip { gzip_bytes(&encoded)? } else { encoded };
+    let (mut parts, _) = request.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Ok(Request::from_parts(parts, Bytes::from(body)))
 }
 
 /// The request as OTLP/JSON: the exporter's protobuf is decoded and written out again
