@@ -52,13 +52,15 @@ where
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
         // gRPC served through an axum router (tonic's) gets its span from the tonic rules,
         // named after the RPC; a second, HTTP-named server span would only nest it.
-        let grpc = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-        // The marker costs a map insert (a rehash, axum's requests carry three already):
-        // not paid while the rule is off.
-        let outermost = !grpc && SITE.is_on() && req.extensions().get::<Seen>().is_none();
+        let grpc = |req: &http::Request<Body>| {
+            req.headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+        };
+        // The marker costs a map insert (a rehash, axum's requests carry three already),
+        // and the look-ups a header and a map search: none is paid while the rule is off.
+        let outermost =
+            SITE.is_on() && !grpc(&req) && req.extensions().get::<Seen>().is_none();
         let call = hook::start_if(&SITE, outermost, |call| enter(call, &req));
         if outermost {
             req.extensions_mut().insert(Seen);

@@ -319,12 +319,41 @@ impl Drop for AsyncCall {
 pub struct Instrumented<F> {
     fut: F,
     cx: Option<Context>,
+    /// `cx` holds no span and no baggage (a task spawned outside any span): attached only
+    /// when the thread's current context is not empty too.
+    empty: bool,
 }
 
 impl<F> Instrumented<F> {
     pub(crate) fn new(fut: F, cx: Option<Context>) -> Self {
-        Instrumented { fut, cx }
+        Instrumented {
+            fut,
+            cx,
+            empty: false,
+        }
     }
+
+    pub(crate) fn carried(fut: F, cx: Context) -> Self {
+        Instrumented {
+            fut,
+            empty: is_empty(&cx),
+            cx: Some(cx),
+        }
+    }
+}
+
+/// Whether `cx` carries nothing a span or an outgoing request would read.
+pub(crate) fn is_empty(cx: &Context) -> bool {
+    use opentelemetry::baggage::BaggageExt as _;
+    !cx.has_active_span() && cx.baggage().is_empty()
+}
+
+/// Whether the current context is empty: then attaching an empty one changes nothing, and
+/// costs a push and a pop of the thread's context stack (a connection task is polled
+/// a few times per request).
+#[inline]
+pub(crate) fn current_is_empty() -> bool {
+    Context::map_current(is_empty)
 }
 
 impl<F: Future> Future for Instrumented<F> {
@@ -337,6 +366,7 @@ impl<F: Future> Future for Instrumented<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
         match &this.cx {
+            Some(_) if this.empty && current_is_empty() => fut.poll(task),
             Some(cx) => {
                 let _guard = cx.clone().attach();
                 fut.poll(task)
