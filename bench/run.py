@@ -189,8 +189,11 @@ def instructions(exe, env):
     """The server's instructions per request under callgrind (start-up included, spread
     over the requests of 10 s of `wrk -c4`): the server's own work, whatever the load."""
     out = os.path.join(CACHE, "bench-http-callgrind.out")
+    # SIGINT ends it below; a shell without job control starts background jobs with SIGINT
+    # ignored, and the server would inherit that and never end.
     p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", exe],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         addr = p.stdout.readline().strip().removeprefix("listening on ")
         res = subprocess.run(["wrk", "-t1", "-c4", "-d10s", f"http://{addr}/users/42"],
