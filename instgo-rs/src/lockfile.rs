@@ -5,43 +5,74 @@
 
 use std::path::Path;
 
-/// The version of `dep` (a package name) that `package@version` depends on, if the lock
-/// file says; `None` when it cannot be told (no lock, a renamed dependency, an entry
-/// missing).
-pub fn dependency_version(
-    lock: &Path,
-    package: &str,
-    version: &str,
-    dep: &str,
-) -> Option<semver::Version> {
-    let text = std::fs::read_to_string(lock).ok()?;
-    let doc: toml::Table = toml::from_str(&text).ok()?;
-    let packages = doc.get("package")?.as_array()?;
-    let field = |p: &toml::Value, k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let me = packages.iter().find(|p| {
-        field(p, "name").as_deref() == Some(package)
-            && field(p, "version").as_deref() == Some(version)
-    })?;
-    let named = |d: &str| d == dep || d.starts_with(&format!("{dep} "));
-    let entry = me
-        .get("dependencies")?
-        .as_array()?
-        .iter()
-        .filter_map(|d| d.as_str())
-        .find(|d| named(d))?;
-    // "hyper 1.12.0 (registry+…)" when several versions are in the graph, else "hyper".
-    if let Some(v) = entry.split(' ').nth(1) {
-        return semver::Version::parse(v).ok();
+/// A `Cargo.lock`'s packages: name, version and the dependency entries of each.
+pub struct Lock {
+    packages: Vec<Package>,
+}
+
+struct Package {
+    name: String,
+    version: String,
+    /// As the lock writes them: `"hyper"`, or `"hyper 1.12.0 (registry+…)"` when several
+    /// versions are in the graph.
+    dependencies: Vec<String>,
+}
+
+impl Lock {
+    /// The lock file at `path`; `None` when it cannot be read or parsed.
+    pub fn read(path: &Path) -> Option<Lock> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let doc: toml::Table = toml::from_str(&text).ok()?;
+        let field = |p: &toml::Value, k: &str| p.get(k)?.as_str().map(str::to_string);
+        let packages = doc
+            .get("package")?
+            .as_array()?
+            .iter()
+            .filter_map(|p| {
+                Some(Package {
+                    name: field(p, "name")?,
+                    version: field(p, "version")?,
+                    dependencies: p
+                        .get("dependencies")
+                        .and_then(|d| d.as_array())
+                        .map_or_else(Vec::new, |d| {
+                            d.iter()
+                                .filter_map(|d| d.as_str())
+                                .map(str::to_string)
+                                .collect()
+                        }),
+                })
+            })
+            .collect();
+        Some(Lock { packages })
     }
-    let mut versions = packages
-        .iter()
-        .filter(|p| field(p, "name").as_deref() == Some(dep))
-        .filter_map(|p| field(p, "version"));
-    let only = versions.next()?;
-    if versions.next().is_some() {
-        return None;
+
+    /// The version of `dep` (a package name) that `package@version` depends on, if the
+    /// lock says; `None` when it cannot be told (a renamed dependency, an entry missing).
+    pub fn dependency_version(
+        &self,
+        package: &str,
+        version: &str,
+        dep: &str,
+    ) -> Option<semver::Version> {
+        let me = self
+            .packages
+            .iter()
+            .find(|p| p.name == package && p.version == version)?;
+        let entry = me
+            .dependencies
+            .iter()
+            .find(|d| *d == dep || d.strip_prefix(dep).is_some_and(|r| r.starts_with(' ')))?;
+        if let Some(v) = entry.split(' ').nth(1) {
+            return semver::Version::parse(v).ok();
+        }
+        let mut versions = self.packages.iter().filter(|p| p.name == dep);
+        let only = versions.next()?;
+        if versions.next().is_some() {
+            return None;
+        }
+        semver::Version::parse(&only.version).ok()
     }
-    semver::Version::parse(&only).ok()
 }
 
 #[cfg(test)]
@@ -81,17 +112,15 @@ version = "1.54.1"
 "#,
         )
         .unwrap();
+        let read = Lock::read(&lock).unwrap();
         let v =
-            |p: &str, pv: &str, d: &str| dependency_version(&lock, p, pv, d).map(|v| v.to_string());
+            |p: &str, pv: &str, d: &str| read.dependency_version(p, pv, d).map(|v| v.to_string());
         assert_eq!(v("app", "0.1.0", "hyper").as_deref(), Some("1.12.0"));
         assert_eq!(v("old", "0.2.0", "hyper").as_deref(), Some("0.14.32"));
         assert_eq!(v("app", "0.1.0", "tokio").as_deref(), Some("1.54.1"));
         assert_eq!(v("app", "0.1.0", "serde"), None);
         assert_eq!(v("nobody", "0.1.0", "hyper"), None);
-        assert_eq!(
-            dependency_version(&dir.join("none.lock"), "app", "0.1.0", "hyper"),
-            None
-        );
+        assert!(Lock::read(&dir.join("none.lock")).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -109,10 +109,12 @@ fn instrument(
     let src = PathBuf::from(parsed.src().unwrap_or_default());
     let applicable = plan::drop_absent_calls(applicable, &src);
     // After the text check: the lock file is read only for crates that name the call.
-    let lock = var(env::LOCKFILE).map(PathBuf::from);
+    // Read once, and only when a rule asks.
+    let lock = std::cell::OnceCell::new();
     let (applicable, unmet) = plan::meets_requires(applicable, |dep| {
-        lock.as_deref()
-            .and_then(|l| lockfile::dependency_version(l, &package, &version, dep))
+        lock.get_or_init(|| var(env::LOCKFILE).and_then(|l| lockfile::Lock::read(Path::new(&l))))
+            .as_ref()?
+            .dependency_version(&package, &version, dep)
     });
     out_of_range.extend(unmet);
 

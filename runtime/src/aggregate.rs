@@ -24,12 +24,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, AggregationTemporality, Histogram as ProtoHistogram, HistogramDataPoint, Metric,
     ResourceMetrics, ScopeMetrics,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_proto::transform::common::tonic::{Attributes, ResourceAttributesWithSchema};
 
 const SHARDS: usize = 8;
 /// Series kept per histogram (the SDK's default cardinality limit); attribute sets beyond
@@ -56,6 +56,28 @@ struct Shard {
     series: Series,
     /// Series held, over every fingerprint.
     len: usize,
+}
+
+impl Shard {
+    fn holds(&self, print: u64, attributes: &[KeyValue]) -> bool {
+        self.series
+            .get(&print)
+            .is_some_and(|same| same.iter().any(|(k, _)| same_set(k, attributes)))
+    }
+
+    /// The series of `attributes`, made (with `bounds` bounds) if it is new.
+    fn series_mut(&mut self, print: u64, attributes: &[KeyValue], bounds: usize) -> &mut Buckets {
+        let same = self.series.entry(print).or_default();
+        let at = match same.iter().position(|(k, _)| same_set(k, attributes)) {
+            Some(at) => at,
+            None => {
+                self.len += 1;
+                same.push((attributes.to_vec(), Buckets::new(bounds)));
+                same.len() - 1
+            }
+        };
+        &mut same[at].1
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -140,29 +162,14 @@ impl Aggregate {
         let bucket = self.bounds.partition_point(|b| *b < value);
         let print = fingerprint(attributes);
         let mut shard = locked(&self.shards[shard_of_this_thread()]);
-        let shard = &mut *shard;
-        if let Some(same) = shard.series.get_mut(&print) {
-            if let Some((_, b)) = same.iter_mut().find(|(k, _)| same_set(k, attributes)) {
-                b.add(value, bucket);
-                return;
-            }
-        }
-        let (print, key) = if shard.len < PER_SHARD {
-            (print, attributes.to_vec())
+        let n = self.bounds.len();
+        let buckets = if shard.len < PER_SHARD || shard.holds(print, attributes) {
+            shard.series_mut(print, attributes, n)
         } else {
-            let key = vec![KeyValue::new("otel.metric.overflow", true)];
-            (fingerprint(&key), key)
+            let overflow = [KeyValue::new("otel.metric.overflow", true)];
+            shard.series_mut(fingerprint(&overflow), &overflow, n)
         };
-        let same = shard.series.entry(print).or_default();
-        let at = match same.iter().position(|(k, _)| same_set(k, &key)) {
-            Some(at) => at,
-            None => {
-                shard.len += 1;
-                same.push((key, Buckets::new(self.bounds.len())));
-                same.len() - 1
-            }
-        };
-        same[at].1.add(value, bucket);
+        buckets.add(value, bucket);
     }
 
     /// The series of every shard, merged by attribute set (sorted by key, so the same set
@@ -183,7 +190,7 @@ impl Aggregate {
             }
         }
         let mut out: Vec<_> = merged.into_iter().collect();
-        out.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        out.sort_by_cached_key(|(attributes, _)| format!("{attributes:?}"));
         out
     }
 
@@ -195,7 +202,7 @@ impl Aggregate {
         let data_points = series
             .into_iter()
             .map(|(attributes, b)| HistogramDataPoint {
-                attributes: attributes.into_iter().map(proto_kv).collect(),
+                attributes: Attributes::from(attributes).0,
                 start_time_unix_nano: self.start,
                 time_unix_nano: now,
                 count: b.count,
@@ -229,46 +236,27 @@ fn shard_of_this_thread() -> usize {
     SHARD.try_with(|s| *s).unwrap_or(0)
 }
 
-fn proto_kv(kv: KeyValue) -> opentelemetry_proto::tonic::common::v1::KeyValue {
-    use opentelemetry::Value;
-    let value = match kv.value {
-        Value::Bool(b) => any_value::Value::BoolValue(b),
-        Value::I64(i) => any_value::Value::IntValue(i),
-        Value::F64(f) => any_value::Value::DoubleValue(f),
-        Value::String(s) => any_value::Value::StringValue(s.to_string()),
-        // Arrays are not among the attributes recorded here.
-        other => any_value::Value::StringValue(other.to_string()),
-    };
-    opentelemetry_proto::tonic::common::v1::KeyValue {
-        key: kv.key.to_string(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
 /// The histograms recorded so far, as OTLP metrics.
-fn metrics() -> Vec<Metric> {
+pub(crate) fn metrics() -> Vec<Metric> {
     let all: Vec<&'static Aggregate> = locked(&ALL).clone();
     let now = now_nanos();
     all.iter().filter_map(|a| a.metric(now)).collect()
 }
 
-/// Adds the histograms to an export request of the SDK's: into its `instgo` scope, made if
-/// the SDK had nothing of its own in it (or no resource at all).
-pub(crate) fn join(request: &mut ExportMetricsServiceRequest) -> bool {
-    let metrics = metrics();
+/// Adds `metrics` to an export request of the SDK's: into its `instgo` scope, made if the
+/// SDK had nothing of its own in it (or no resource at all).
+pub(crate) fn join(request: &mut ExportMetricsServiceRequest, metrics: Vec<Metric>) {
     if metrics.is_empty() {
-        return false;
+        return;
     }
     if request.resource_metrics.is_empty() {
+        let resource = ResourceAttributesWithSchema::from(&crate::resource::detect());
         request.resource_metrics.push(ResourceMetrics {
             resource: Some(ProtoResource {
-                attributes: crate::resource::detect()
-                    .iter()
-                    .map(|(k, v)| proto_kv(KeyValue::new(k.clone(), v.clone())))
-                    .collect(),
+                attributes: resource.attributes.0,
                 ..Default::default()
             }),
+            schema_url: resource.schema_url.unwrap_or_default(),
             ..Default::default()
         });
     }
@@ -279,35 +267,19 @@ pub(crate) fn join(request: &mut ExportMetricsServiceRequest) -> bool {
         .position(|s| s.scope.as_ref().is_some_and(|s| s.name == ours.name()));
     let at = at.unwrap_or_else(|| {
         scopes.push(ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: ours.name().to_string(),
-                version: ours.version().unwrap_or_default().to_string(),
-                ..Default::default()
-            }),
+            scope: Some((ours, None).into()),
             ..Default::default()
         });
         scopes.len() - 1
     });
     scopes[at].metrics.extend(metrics);
-    true
 }
 
-/// The histograms as console lines, the way `sink::ConsoleMetrics` prints the SDK's.
+/// The histograms as console lines, as `sink::ConsoleMetrics` prints the SDK's.
 pub(crate) fn console_lines(out: &mut String) {
     for a in locked(&ALL).clone() {
         for (attributes, b) in a.snapshot() {
-            let attrs: Vec<String> = attributes
-                .iter()
-                .map(|kv| format!("{}={}", kv.key, kv.value))
-                .collect();
-            out.push_str(&format!(
-                "instgo: metric {} {{{}}} count={} sum={:.6}{}\n",
-                a.name,
-                attrs.join(","),
-                b.count,
-                b.sum,
-                a.unit
-            ));
+            crate::sink::histogram_line(out, a.name, attributes.iter(), b.count, b.sum, a.unit);
         }
     }
 }
@@ -489,7 +461,9 @@ mod tests {
         let a = Aggregate::register("t.join", "s", "test", BOUNDS);
         a.record(0.5, &kv("/j", 200));
         let mut request = ExportMetricsServiceRequest::default();
-        assert!(join(&mut request));
+        let ours = metrics();
+        assert!(!ours.is_empty());
+        join(&mut request, ours);
         let scope = &request.resource_metrics[0].scope_metrics[0];
         assert_eq!(scope.scope.as_ref().unwrap().name, "instgo");
         let m = scope.metrics.iter().find(|m| m.name == "t.join").unwrap();
@@ -506,7 +480,7 @@ mod tests {
         );
         // A second export finds the scope it made the first time.
         let mut again = request.clone();
-        join(&mut again);
+        join(&mut again, metrics());
         assert_eq!(again.resource_metrics[0].scope_metrics.len(), 1);
     }
 }

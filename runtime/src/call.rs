@@ -348,9 +348,9 @@ pub(crate) fn is_empty(cx: &Context) -> bool {
     !cx.has_active_span() && cx.baggage().is_empty()
 }
 
-/// Whether the current context is empty: then attaching an empty one changes nothing, and
-/// costs a push and a pop of the thread's context stack (a connection task is polled
-/// a few times per request).
+/// Whether the current context is empty: then attaching an empty one changes nothing but
+/// costs a push and a pop of the thread's context stack on every poll (0.15 k instructions
+/// a request in the axum benchmark, through its connection tasks; callgrind).
 #[inline]
 pub(crate) fn current_is_empty() -> bool {
     Context::map_current(is_empty)

@@ -81,6 +81,27 @@ fn tree(out: &mut String, spans: &[&SpanData], span: &SpanData, depth: usize) {
     }
 }
 
+fn attrs<'a>(kv: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> String {
+    kv.map(|kv| format!("{}={}", kv.key, kv.value))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One histogram data point's console line (the SDK's and `aggregate`'s).
+pub(crate) fn histogram_line<'a>(
+    out: &mut String,
+    name: &str,
+    attributes: impl Iterator<Item = &'a opentelemetry::KeyValue>,
+    count: u64,
+    sum: f64,
+    unit: &str,
+) {
+    out.push_str(&format!(
+        "instgo: metric {name} {{{}}} count={count} sum={sum:.6}{unit}\n",
+        attrs(attributes)
+    ));
+}
+
 /// `OTEL_METRICS_EXPORTER=console`: one line per data point on stderr.
 #[derive(Debug, Default)]
 pub(crate) struct ConsoleMetrics;
@@ -91,40 +112,42 @@ impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for ConsoleMetrics
         metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-        fn attrs<'a>(kv: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> String {
-            kv.map(|kv| format!("{}={}", kv.key, kv.value))
-                .collect::<Vec<_>>()
-                .join(",")
-        }
         let mut out = String::new();
         for scope in metrics.scope_metrics() {
             for m in scope.metrics() {
-                let mut line = |what: String| {
+                let line = |out: &mut String, what: String| {
                     out.push_str(&format!("instgo: metric {} {what}\n", m.name()));
                 };
                 match m.data() {
                     AggregatedMetrics::F64(MetricData::Histogram(h)) => {
                         for p in h.data_points() {
-                            line(format!(
-                                "{{{}}} count={} sum={:.6}{}",
-                                attrs(p.attributes()),
+                            histogram_line(
+                                &mut out,
+                                m.name(),
+                                p.attributes(),
                                 p.count(),
                                 p.sum(),
-                                m.unit()
-                            ))
+                                m.unit(),
+                            );
                         }
                     }
                     AggregatedMetrics::U64(MetricData::Sum(s)) => {
                         for p in s.data_points() {
-                            line(format!("{{{}}} {}", attrs(p.attributes()), p.value()))
+                            line(
+                                &mut out,
+                                format!("{{{}}} {}", attrs(p.attributes()), p.value()),
+                            )
                         }
                     }
                     AggregatedMetrics::I64(MetricData::Sum(s)) => {
                         for p in s.data_points() {
-                            line(format!("{{{}}} {}", attrs(p.attributes()), p.value()))
+                            line(
+                                &mut out,
+                                format!("{{{}}} {}", attrs(p.attributes()), p.value()),
+                            )
                         }
                     }
-                    _ => line("(kind not shown on the console)".to_string()),
+                    _ => line(&mut out, "(kind not shown on the console)".to_string()),
                 }
             }
         }

@@ -61,15 +61,58 @@ impl HttpClient for StdHttpClient {
     /// there must cost the program nothing, not a backoff per batch.
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         crate::call::mark_runtime_thread();
-        let request = match self.signal {
-            Signal::Metrics => with_own_histograms(request)?,
-            Signal::Traces => request,
-        };
+        let request = self.prepare(request)?;
         self.send_with_retries(&request)
     }
 }
 
 impl StdHttpClient {
+    /// The request as it goes out, made once for every attempt: a metrics request gets
+    /// the histograms `aggregate` keeps, and for `http/json` the exporter's protobuf is
+    /// written out as OTLP/JSON (compressed again if it was). Unchanged when neither
+    /// applies.
+    fn prepare(&self, request: Request<Bytes>) -> Result<Request<Bytes>, HttpError> {
+        let json = self.wire == Wire::HttpJson;
+        let own = match self.signal {
+            Signal::Metrics => crate::aggregate::metrics(),
+            Signal::Traces => Vec::new(),
+        };
+        if !json && own.is_empty() {
+            return Ok(request);
+        }
+        let gzip = gzipped(&request);
+        let raw = if gzip {
+            gunzip(request.body())?
+        } else {
+            request.body().to_vec()
+        };
+        let body = match self.signal {
+            // Only reached for http/json: traces have nothing to add.
+            Signal::Traces => {
+                crate::otlp_json::traces(&ExportTraceServiceRequest::decode(&raw[..])?).into_bytes()
+            }
+            Signal::Metrics => {
+                let mut message = ExportMetricsServiceRequest::decode(&raw[..])?;
+                crate::aggregate::join(&mut message, own);
+                if json {
+                    crate::otlp_json::metrics(&message).into_bytes()
+                } else {
+                    message.encode_to_vec()
+                }
+            }
+        };
+        let body = if gzip { gzip_bytes(&body)? } else { body };
+        let (mut parts, _) = request.into_parts();
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        if json {
+            parts.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+        }
+        Ok(Request::from_parts(parts, Bytes::from(body)))
+    }
+
     fn send_with_retries(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(100);
@@ -96,7 +139,15 @@ impl StdHttpClient {
         let timeout = timeout.max(Duration::from_millis(1));
         match self.wire {
             Wire::HttpProtobuf => send(request, timeout),
-            Wire::HttpJson => send_json(request, self.signal, timeout),
+            Wire::HttpJson => {
+                let mut response = send(request, timeout)?;
+                // The answer is JSON too; the exporter would read it as protobuf. An
+                // accepted export has nothing else to say to it.
+                if response.status().is_success() {
+                    *response.body_mut() = Bytes::new();
+                }
+                Ok(response)
+            }
             Wire::Grpc => send_grpc(request, self.signal, timeout),
         }
     }
@@ -200,64 +251,6 @@ fn gzipped(request: &Request<Bytes>) -> bool {
         .headers()
         .get("content-encoding")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
-}
-
-/// The metrics request with the histograms `aggregate` keeps added (decoded and encoded
-/// again, compressed again if it was); unchanged when there are none.
-fn with_own_histograms(request: Request<Bytes>) -> Result<Request<Bytes>, HttpError> {
-    let gzip = gzipped(&request);
-    let body = request.body();
-    let raw = if gzip { gunzip(body)? } else { body.to_vec() };
-    let mut message = ExportMetricsServiceRequest::decode(&raw[..])?;
-    if !crate::aggregate::join(&mut message) {
-        return Ok(request);
-    }
-    let encoded = message.encode_to_vec();
-    let body = if gzip { gzip_bytes(&encoded)? } else { encoded };
-    let (mut parts, _) = request.into_parts();
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    Ok(Request::from_parts(parts, Bytes::from(body)))
-}
-
-/// The request as OTLP/JSON: the exporter's protobuf is decoded and written out again
-/// (compressed again if it was).
-fn send_json(
-    request: &Request<Bytes>,
-    signal: Signal,
-    timeout: Duration,
-) -> Result<Response<Bytes>, HttpError> {
-    let gzip = gzipped(request);
-    let body = request.body();
-    let raw = if gzip { gunzip(body)? } else { body.to_vec() };
-    let json = match signal {
-        Signal::Traces => crate::otlp_json::traces(&ExportTraceServiceRequest::decode(&raw[..])?),
-        Signal::Metrics => {
-            crate::otlp_json::metrics(&ExportMetricsServiceRequest::decode(&raw[..])?)
-        }
-    };
-    let body = if gzip {
-        gzip_bytes(json.as_bytes())?
-    } else {
-        json.into_bytes()
-    };
-    let mut builder = Request::builder()
-        .method(request.method().clone())
-        .uri(request.uri().clone());
-    for (name, value) in request.headers() {
-        if name != "content-type" {
-            builder = builder.header(name, value);
-        }
-    }
-    let request = builder
-        .header("content-type", "application/json")
-        .body(Bytes::from(body))?;
-    let mut response = send(&request, timeout)?;
-    // The answer is JSON too; the exporter would read it as protobuf. An accepted export
-    // has nothing else to say to it.
-    if response.status().is_success() {
-        *response.body_mut() = Bytes::new();
-    }
-    Ok(response)
 }
 
 fn send_grpc(

@@ -16,9 +16,12 @@ fn built(bin: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let tasks = BUILT.get_or_init(|| {
         let dir = pinned_copy("carriers", "INSTGO_CARRIERS_PRECISE");
-        let extra = feature_args("INSTGO_CARRIERS_FEATURES");
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        build_example(&dir, "tasks", true, &extra)
+        build_example(
+            &dir,
+            "tasks",
+            true,
+            &feature_args("INSTGO_CARRIERS_FEATURES"),
+        )
     });
     tasks.with_file_name(bin)
 }

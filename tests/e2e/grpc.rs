@@ -18,9 +18,12 @@ fn example() -> PathBuf {
 }
 
 fn build(instrumented: bool) -> PathBuf {
-    let extra = feature_args("INSTGO_GRPC_FEATURES");
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    build_example(&example(), "grpcdemo", instrumented, &extra)
+    build_example(
+        &example(),
+        "grpcdemo",
+        instrumented,
+        &feature_args("INSTGO_GRPC_FEATURES"),
+    )
 }
 
 const SERVER: i32 = 2;

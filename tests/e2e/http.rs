@@ -38,9 +38,12 @@ fn route(prefix: &str, param: &str) -> String {
 }
 
 fn build(instrumented: bool) -> PathBuf {
-    let extra = feature_args("INSTGO_HTTP_FEATURES");
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    build_example(&example(), "httpdemo", instrumented, &extra)
+    build_example(
+        &example(),
+        "httpdemo",
+        instrumented,
+        &feature_args("INSTGO_HTTP_FEATURES"),
+    )
 }
 
 fn one<'a>(spans: Vec<&'a Span>, what: &str) -> &'a Span {

@@ -98,7 +98,7 @@ fn copy_tree(src: &Path, dst: &Path) {
 /// Builds the example copied to `dir`, plain or with `cargo instrument build --strict`
 /// (a rule that broke a crate fails the test instead of falling back to the plain crate),
 /// with `extra` cargo arguments; the path of its binary `bin`.
-fn build_example(dir: &Path, bin: &str, instrumented: bool, extra: &[&str]) -> PathBuf {
+fn build_example(dir: &Path, bin: &str, instrumented: bool, extra: &[String]) -> PathBuf {
     let mut c = Command::new(if instrumented { BIN } else { env!("CARGO") });
     if instrumented {
         c.args(["instrument", "build", "--strict"]);
