@@ -8,7 +8,14 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+use crate::opamp::agents::AgentView;
 use crate::store::{rows, Query, SpanRow, Store, TraceSummary};
+
+/// Whom `control set` pushes a config to.
+pub enum Target {
+    Agent(String),
+    Service(String),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -83,6 +90,10 @@ impl Endpoint {
     }
 
     fn get(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+        self.request("GET", path, None)
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Vec<u8>, ReadError> {
         let fail = |reason: String| ReadError::Endpoint {
             url: format!("{}{path}", self.base),
             reason,
@@ -100,12 +111,18 @@ impl Endpoint {
             .as_ref()
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        let length = body
+            .map(|b| format!("Content-Length: {}\r\n", b.len()))
+            .unwrap_or_default();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: {}:{}\r\n{auth}Connection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\n{auth}{length}Connection: close\r\n\r\n",
             self.host, self.port
         )
         .map_err(|e| fail(e.to_string()))?;
+        if let Some(b) = body {
+            s.write_all(b).map_err(|e| fail(e.to_string()))?;
+        }
         let mut r = BufReader::new(s);
         let mut status = String::new();
         r.read_line(&mut status).map_err(|e| fail(e.to_string()))?;
@@ -166,6 +183,36 @@ impl Endpoint {
             url: self.base.clone(),
             reason: format!("unexpected answer: {e}"),
         })
+    }
+
+    /// The agents that reported over OpAMP.
+    pub fn agents(&self) -> Result<Vec<AgentView>, ReadError> {
+        let body = self.get("/api/agents")?;
+        serde_json::from_slice(&body).map_err(|e| ReadError::Endpoint {
+            url: self.base.clone(),
+            reason: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// Pushes a config to one agent (`Target::Agent`) or a service's agents; returns the
+    /// config's hash and how many agents it reaches now.
+    pub fn push(&self, target: &Target, config: &[u8]) -> Result<(String, usize), ReadError> {
+        let path = match target {
+            Target::Agent(uid) => format!("/api/agents/{}/config", encode(uid)),
+            Target::Service(name) => format!("/api/services/{}/config", encode(name)),
+        };
+        #[derive(serde::Deserialize)]
+        struct Pushed {
+            hash: String,
+            agents: usize,
+        }
+        let body = self.request("POST", &path, Some(config))?;
+        serde_json::from_slice::<Pushed>(&body)
+            .map(|p| (p.hash, p.agents))
+            .map_err(|e| ReadError::Endpoint {
+                url: self.base.clone(),
+                reason: format!("unexpected answer: {e}"),
+            })
     }
 
     pub fn trace(&self, id: &str) -> Result<Vec<SpanRow>, ReadError> {

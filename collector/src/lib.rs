@@ -6,8 +6,11 @@
 //! the on-disk [`wal`] when asked —, and the [`store`] the viewer and
 //! `cargo instrument traces` read through [`api`]).
 //!
-//! It binds loopback addresses only: serving another interface needs authentication,
-//! which this version does not have yet, so such an address is refused at start.
+//! The [`opamp`] server lists the instrumented programs that report to it and hands them
+//! the configs pushed from the viewer or `cargo instrument control`.
+//!
+//! It binds loopback addresses only unless a token is set ([`auth`]): every listener,
+//! OpAMP's included, then requires it.
 
 pub mod analysis;
 pub mod api;
@@ -16,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod exporter;
 pub mod metrics;
+pub mod opamp;
 pub mod persist;
 pub mod pipeline;
 pub mod receiver;
@@ -39,6 +43,7 @@ use store::Store;
 pub const DEFAULT_GRPC: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:4318";
 pub const DEFAULT_UI: &str = "127.0.0.1:4319";
+pub use opamp::DEFAULT_ADDR as DEFAULT_OPAMP;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -48,6 +53,12 @@ pub struct Config {
     pub http: Option<SocketAddr>,
     /// The viewer and its API; `None` turns it off.
     pub ui: Option<SocketAddr>,
+    /// The OpAMP server (`/v1/opamp`); `None` (the library's default, so that embedding
+    /// programs and tests bind nothing unasked) turns it off. The CLI serves
+    /// [`DEFAULT_OPAMP`] unless told otherwise.
+    pub opamp: Option<SocketAddr>,
+    /// Where configs pushed to agents are kept across restarts (`None`: memory only).
+    pub opamp_configs: Option<PathBuf>,
     /// A file exporter writing OTLP JSON lines here.
     pub file: Option<PathBuf>,
     pub file_rotation: exporter::Rotation,
@@ -83,6 +94,8 @@ impl Default for Config {
             grpc: DEFAULT_GRPC.parse().ok(),
             http: DEFAULT_HTTP.parse().ok(),
             ui: DEFAULT_UI.parse().ok(),
+            opamp: None,
+            opamp_configs: None,
             file: None,
             file_rotation: exporter::Rotation::default(),
             debug: None,
@@ -128,6 +141,8 @@ pub enum StartError {
     },
     #[error("TLS: {0}")]
     Tls(tls::TlsError),
+    #[error("OpAMP: {0}")]
+    Opamp(String),
     #[error("trace storage: {0}")]
     Storage(persist::PersistError),
     #[error("cannot open the file exporter's {path}: {source}")]
@@ -143,6 +158,9 @@ pub struct Running {
     pub grpc: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
     pub ui: Option<SocketAddr>,
+    pub opamp: Option<SocketAddr>,
+    /// The agents that reported over OpAMP, and the configs pushed to them.
+    pub agents: Arc<opamp::agents::Agents>,
     pub store: Arc<Store>,
     /// The RED histograms services exported, for the viewer.
     pub metrics: Arc<metrics::MetricStore>,
@@ -188,6 +206,10 @@ pub async fn start_with_store(
     let grpc = bind(config.grpc, "OTLP/gRPC", token.is_some()).await?;
     let http = bind(config.http, "OTLP/HTTP", token.is_some()).await?;
     let ui = bind(config.ui, "viewer", token.is_some()).await?;
+    let opamp = bind(config.opamp, "OpAMP", token.is_some()).await?;
+    let agents = Arc::new(
+        opamp::agents::Agents::open(config.opamp_configs.clone()).map_err(StartError::Opamp)?,
+    );
     let token: Option<Arc<str>> = token.map(Arc::from);
     // Certificates are read before anything starts: a bad one fails here.
     let (acceptor, grpc_tls) = match &config.tls {
@@ -309,6 +331,7 @@ pub async fn start_with_store(
     let mut servers = Vec::new();
     let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
     let (grpc_addr, http_addr, ui_addr) = (addr(&grpc), addr(&http), addr(&ui));
+    let opamp_addr = addr(&opamp);
 
     if let Some(listener) = grpc {
         use receiver::grpc::{Logs, Metrics, Service, Traces};
@@ -348,13 +371,22 @@ pub async fn start_with_store(
         servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     if let Some(listener) = ui {
-        let app = guarded(api::router(store.clone(), metric_store.clone()), &token);
+        let app = guarded(
+            api::router(store.clone(), metric_store.clone(), agents.clone()),
+            &token,
+        );
+        servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
+    }
+    if let Some(listener) = opamp {
+        let app = guarded(opamp::server::router(agents.clone()), &token);
         servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     Ok(Running {
         grpc: grpc_addr,
         http: http_addr,
         ui: ui_addr,
+        opamp: opamp_addr,
+        agents,
         store,
         metrics: metric_store,
         pipeline,

@@ -12,7 +12,7 @@ use instgo_collector::store::{Query, SpanRow, Store};
 use instgo_collector::{exporter::Verbosity, Config};
 
 /// Takes the value of `flag` at `args[*i]` (`--flag V` or `--flag=V`).
-fn value(args: &[String], i: &mut usize, flag: &str) -> Result<Option<String>> {
+pub(crate) fn value(args: &[String], i: &mut usize, flag: &str) -> Result<Option<String>> {
     let a = &args[*i];
     if a == flag {
         *i += 1;
@@ -43,6 +43,9 @@ struct Flags {
     grpc: Option<Option<std::net::SocketAddr>>,
     http: Option<Option<std::net::SocketAddr>>,
     ui: Option<Option<std::net::SocketAddr>>,
+    opamp: Option<Option<std::net::SocketAddr>>,
+    /// `Some(None)`: `--opamp-configs off`.
+    opamp_configs: Option<Option<PathBuf>>,
     file: Option<PathBuf>,
     forward: Option<String>,
     forward_queue: Option<PathBuf>,
@@ -57,7 +60,7 @@ struct Flags {
 }
 
 /// `--token-file`'s content, else `INSTGO_COLLECTOR_TOKEN`.
-fn token(file: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn token(file: Option<&str>) -> Result<Option<String>> {
     if let Some(f) = file {
         let t = std::fs::read_to_string(f).with_context(|| format!("--token-file {f}"))?;
         let t = t.trim().to_string();
@@ -71,12 +74,16 @@ fn token(file: Option<&str>) -> Result<Option<String>> {
         .filter(|t| !t.trim().is_empty()))
 }
 
-/// Where the viewer's traces live between runs unless told otherwise.
-fn default_storage() -> Option<PathBuf> {
+fn data_dir() -> Option<PathBuf> {
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("instgo-rs").join("traces"))
+    Some(data.join("instgo-rs"))
+}
+
+/// Where the viewer's traces live between runs unless told otherwise.
+fn default_storage() -> Option<PathBuf> {
+    Some(data_dir()?.join("traces"))
 }
 
 impl Flags {
@@ -95,6 +102,16 @@ impl Flags {
         if let Some(a) = self.ui {
             c.ui = a;
         }
+        c.opamp = match self.opamp {
+            Some(a) => a,
+            None => instgo_collector::DEFAULT_OPAMP.parse().ok(),
+        };
+        c.opamp_configs = match &self.opamp_configs {
+            Some(p) => p.clone(),
+            None => c
+                .opamp_configs
+                .or_else(|| Some(data_dir()?.join("opamp-configs.json"))),
+        };
         c.file = self.file.clone().or(c.file);
         c.forward = self.forward.clone().or(c.forward);
         c.forward_queue = self.forward_queue.clone().or(c.forward_queue);
@@ -139,6 +156,10 @@ pub fn collector(args: &[String]) -> Result<ExitCode> {
             f.http = Some(addr(&v, "--http")?);
         } else if let Some(v) = value(args, &mut i, "--ui")? {
             f.ui = Some(addr(&v, "--ui")?);
+        } else if let Some(v) = value(args, &mut i, "--opamp-configs")? {
+            f.opamp_configs = Some((v != "off").then(|| PathBuf::from(v)));
+        } else if let Some(v) = value(args, &mut i, "--opamp")? {
+            f.opamp = Some(addr(&v, "--opamp")?);
         } else if let Some(v) = value(args, &mut i, "--file")? {
             f.file = Some(PathBuf::from(v));
         } else if let Some(v) = value(args, &mut i, "--token-file")? {
@@ -177,6 +198,9 @@ OPTIONS:
     --grpc ADDR     OTLP/gRPC receiver (default {g}; off to disable)
     --http ADDR     OTLP/HTTP receiver (default {h}; off to disable)
     --ui ADDR       trace viewer and its API (default {u}; off to disable)
+    --opamp ADDR    OpAMP server for instrumented programs: /v1/opamp (default {o}; off)
+    --opamp-configs FILE   where configs pushed to programs are kept across restarts
+                    (default $XDG_DATA_HOME/instgo-rs/opamp-configs.json; off for memory)
     --token-file F  a bearer token every request must carry (or INSTGO_COLLECTOR_TOKEN);
                     needed to listen on other than loopback
     --tls-cert F --tls-key F   serve every listener over TLS (PEM certificate chain and key)
@@ -194,6 +218,7 @@ Flags override the config file.",
                 g = instgo_collector::DEFAULT_GRPC,
                 h = instgo_collector::DEFAULT_HTTP,
                 u = instgo_collector::DEFAULT_UI,
+                o = instgo_collector::DEFAULT_OPAMP,
             );
             return Ok(ExitCode::SUCCESS);
         } else {
@@ -223,6 +248,7 @@ fn show(running: &instgo_collector::Running) {
     line("OTLP/gRPC", running.grpc, "");
     line("OTLP/HTTP", running.http, "http://");
     line("viewer", running.ui, "http://");
+    line("OpAMP", running.opamp, "http://");
 }
 
 /// Runs until Ctrl-C; a changed config file is checked and, if good, takes over (the

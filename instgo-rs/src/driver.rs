@@ -185,6 +185,7 @@ pub fn main(args: Vec<String>) -> Result<ExitCode> {
         }
         "collector" => crate::collect::collector(rest),
         "traces" => crate::collect::traces(rest),
+        "control" => crate::control::control(rest),
         "vendor" => {
             let o = Options::parse(rest)?;
             let ws = workspace(&o)?;
@@ -205,8 +206,10 @@ USAGE:
     cargo instrument explain [cargo build options]   where every rule matched, and why others did not
     cargo instrument expand -p PACKAGE [cargo build options]   the rewritten source as a diff
     cargo instrument vendor [cargo vendor options]   cargo vendor, the runtime's dependencies included
-    cargo instrument collector [--http ADDR] [--grpc ADDR] [--ui ADDR] [--file PATH]   the bundled collector
+    cargo instrument collector [--http ADDR] [--grpc ADDR] [--ui ADDR] [--opamp ADDR] [--file PATH]   the bundled collector
     cargo instrument traces [--endpoint URL | --file PATH] [--service S] [--last N] [--follow]
+    cargo instrument control list | set (--agent UID | --service NAME) --file CONFIG.toml
+                                                     running programs, and their remote config (OpAMP)
 
 Rules: the built-in catalog, the workspace's rules.toml, and each --rules FILE (docs/rules.md).
 Artifacts go to <target-dir>/instrument; the project's files are never modified."

@@ -7,6 +7,7 @@
 
 pub mod cfg;
 pub mod collect;
+pub mod control;
 pub mod depinfo;
 pub mod driver;
 pub mod expand;

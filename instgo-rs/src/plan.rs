@@ -24,6 +24,8 @@ pub struct CrateInput<'a> {
     pub inject_dir: &'a Path,
     /// The crate's features, to leave out what they configure out.
     pub features: &'a Features,
+    /// The build's rules as `rewrite::catalog` writes them, for a binary's `main`.
+    pub catalog: &'a str,
 }
 
 pub struct Plan {
@@ -229,7 +231,7 @@ pub fn plan(input: &CrateInput<'_>, rules: &[&Rule]) -> Plan {
             .then(|| wrapcall::Imports::of(&sf.ast));
         for f in &fns {
             if input.is_bin && is_root && f.path == "main" {
-                rw.start_runtime_in(f);
+                rw.start_runtime_in(f, input.catalog);
             }
             let line = f.sig.fn_token.span.start().line;
             // Call sites first: every wrap_call rule selecting this function, one per path;
@@ -421,6 +423,7 @@ mod tests {
                     is_bin: false,
                     inject_dir: &dir.join("inject"),
                     features: &Features::unknown(),
+                    catalog: "",
                 },
                 &[&r],
             );
@@ -480,6 +483,7 @@ mod tests {
                     is_bin: false,
                     inject_dir: &dir.join("inject"),
                     features: &Features::from_rustc_args(&args),
+                    catalog: "",
                 },
                 &[&r],
             );

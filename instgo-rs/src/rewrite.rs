@@ -146,10 +146,15 @@ impl FileRewrite {
         });
     }
 
-    /// Makes a binary's `main` start the runtime before any user code runs.
-    pub fn start_runtime_in(&mut self, f: &FnItem<'_>) {
+    /// Makes a binary's `main` start the runtime before any user code runs, telling it
+    /// the rules compiled in (`catalog`, a Rust expression: see [`catalog`]).
+    pub fn start_runtime_in(&mut self, f: &FnItem<'_>, catalog: &str) {
         let at = self.body_start(f);
-        self.push(at, (1, i64::MIN + 1), format!(" {RT}::start();"));
+        self.push(
+            at,
+            (1, i64::MIN + 1),
+            format!(" {RT}::start_with({catalog});"),
+        );
     }
 
     fn body_start(&self, f: &FnItem<'_>) -> usize {
@@ -795,4 +800,23 @@ impl<'ast> Visit<'ast> for Observations<'_> {
         self.visit_expr(&t.expr);
         self.depth -= 1;
     }
+}
+
+/// The rules of this build and the options each declares, as the `&[(name, &[option])]`
+/// the runtime's `start_with` takes: a remote config can then name only these.
+pub fn catalog(rules: &[crate::rule::Rule]) -> String {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for r in rules {
+        let options = by_name.entry(&r.name).or_default();
+        for o in &r.options {
+            if !options.contains(&o.as_str()) {
+                options.push(o);
+            }
+        }
+    }
+    let entries: Vec<String> = by_name
+        .iter()
+        .map(|(name, options)| format!("({name:?}, &{options:?})"))
+        .collect();
+    format!("&[{}]", entries.join(", "))
 }

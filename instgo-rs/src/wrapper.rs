@@ -132,6 +132,11 @@ fn instrument(
         files = Vec::new();
     } else {
         let features = Features::from_rustc_args(&parsed.args);
+        let catalog = if parsed.is_bin() {
+            crate::rewrite::catalog(&rules.rules)
+        } else {
+            String::new()
+        };
         let input = CrateInput {
             src: &src,
             manifest_dir: &manifest_dir,
@@ -142,6 +147,7 @@ fn instrument(
             is_bin: parsed.is_bin(),
             inject_dir: &inject_dir,
             features: &features,
+            catalog: &catalog,
         };
         let p = plan::plan(&input, &applicable);
         report = p.report;

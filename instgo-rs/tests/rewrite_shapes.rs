@@ -40,7 +40,7 @@ fn rewrite_with(src: &str, edition_2015: bool, r: &Rule) -> String {
     let mut skipped = String::new();
     for f in &fns {
         if f.path == "main" {
-            rw.start_runtime_in(f);
+            rw.start_runtime_in(f, &instgo::rewrite::catalog(std::slice::from_ref(r)));
         }
         if let Some(w) = &r.wrap_call {
             instgo::wrapcall::wrap_calls(&mut rw, &imports, f.block, w, "crate::h::wrapped");

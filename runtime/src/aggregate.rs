@@ -250,7 +250,7 @@ pub(crate) fn join(request: &mut ExportMetricsServiceRequest, metrics: Vec<Metri
         return;
     }
     if request.resource_metrics.is_empty() {
-        let resource = ResourceAttributesWithSchema::from(&crate::resource::detect());
+        let resource = ResourceAttributesWithSchema::from(crate::sdk::resource());
         request.resource_metrics.push(ResourceMetrics {
             resource: Some(ProtoResource {
                 attributes: resource.attributes.0,

@@ -1,11 +1,15 @@
-//! Run-time switches: which rules make spans, and the sampling ratio.
+//! Run-time switches: which rules make spans, the sampling ratio, and rules' options.
 //!
 //! Read from `INSTGO_DISABLED_RULES` / `INSTGO_ENABLED_RULES` (comma-separated names or
-//! globs) at start, and changed through this API while the program runs (the remote
-//! control issue drives it from OpAMP). A change reaches every call site at once: each
+//! globs) at start, and changed through this API or by a remote config (OpAMP, see
+//! `opamp`) while the program runs. A remote config is a layer over the variables:
+//! its `disabled_rules` add to theirs, its `sampling_ratio` replaces the start-up ratio
+//! until a config without one comes. A change reaches every call site at once: each
 //! site's state byte is recomputed.
 
-use std::sync::{OnceLock, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::glob;
 
@@ -15,6 +19,8 @@ struct Switches {
     enabled: Option<Vec<String>>,
     /// Rules matching one of these are off (applied after `enabled`).
     disabled: Vec<String>,
+    /// The remote config's `disabled_rules`, on top of `disabled`.
+    remote_disabled: Vec<String>,
 }
 
 impl Switches {
@@ -25,7 +31,12 @@ impl Switches {
             Some(pats) => pats.iter().any(|p| glob::matches(p, rule)),
             None => true,
         };
-        in_enabled && !self.disabled.iter().any(|p| glob::matches(p, rule))
+        in_enabled
+            && !self
+                .disabled
+                .iter()
+                .chain(&self.remote_disabled)
+                .any(|p| glob::matches(p, rule))
     }
 }
 
@@ -39,6 +50,7 @@ fn switches() -> &'static RwLock<Switches> {
             disabled: std::env::var("INSTGO_DISABLED_RULES")
                 .map(|v| split_list(&v))
                 .unwrap_or_default(),
+            remote_disabled: Vec::new(),
         })
     })
 }
@@ -61,7 +73,11 @@ pub(crate) fn rule_enabled(rule: &str) -> bool {
 /// Replaces the rule switches as a whole: `disabled` names or globs are off; when
 /// `enabled` is `Some`, only the rules it matches are on. Takes effect for every site.
 pub fn set_rule_switches(enabled: Option<Vec<String>>, disabled: Vec<String>) {
-    *switches().write().unwrap_or_else(|e| e.into_inner()) = Switches { enabled, disabled };
+    {
+        let mut s = switches().write().unwrap_or_else(|e| e.into_inner());
+        s.enabled = enabled;
+        s.disabled = disabled;
+    }
     crate::site::refresh_all();
 }
 
@@ -97,6 +113,84 @@ pub fn sampling_ratio() -> f64 {
     crate::sampler::ratio()
 }
 
+/// What a remote config sets, checked (`opamp::remote`) before it gets here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Remote {
+    pub disabled_rules: Vec<String>,
+    pub sampling_ratio: Option<f64>,
+    pub options: HashMap<String, RuleOptions>,
+}
+
+/// The options a rule declares (`options = [..]` in its rule file) and a remote config
+/// sets for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RuleOptions {
+    /// Request headers recorded as `http.request.header.<name>` (lower case).
+    pub capture_headers: Option<Arc<[String]>>,
+}
+
+/// The option names rules may declare, and so a remote config may set.
+pub(crate) const OPTION_NAMES: &[&str] = &["capture_headers"];
+
+static OPTIONS: RwLock<Option<HashMap<String, RuleOptions>>> = RwLock::new(None);
+/// Whether any rule has options now: the hot path looks no further while not.
+static ANY_OPTIONS: AtomicBool = AtomicBool::new(false);
+
+/// Applies a remote config as one change: rule switches, options, then the ratio.
+pub(crate) fn apply_remote(r: &Remote) {
+    {
+        let mut o = OPTIONS.write().unwrap_or_else(|e| e.into_inner());
+        let mut s = switches().write().unwrap_or_else(|e| e.into_inner());
+        s.remote_disabled = r.disabled_rules.clone();
+        ANY_OPTIONS.store(!r.options.is_empty(), Ordering::Relaxed);
+        *o = (!r.options.is_empty()).then(|| r.options.clone());
+    }
+    crate::site::refresh_all();
+    crate::sampler::set_remote_ratio(r.sampling_ratio);
+}
+
+/// The headers the remote config asks `rule` to record, if any.
+pub(crate) fn capture_headers(rule: &str) -> Option<Arc<[String]>> {
+    if !ANY_OPTIONS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let o = OPTIONS.read().unwrap_or_else(|e| e.into_inner());
+    o.as_ref()?.get(rule)?.capture_headers.clone()
+}
+
+/// Every rule's options now.
+pub(crate) fn options() -> HashMap<String, RuleOptions> {
+    let o = OPTIONS.read().unwrap_or_else(|e| e.into_inner());
+    o.clone().unwrap_or_default()
+}
+
+/// The switches as they stand: `INSTGO_ENABLED_RULES`, then every disabled pattern.
+pub(crate) fn effective_switches() -> (Option<Vec<String>>, Vec<String>) {
+    let s = switches().read().unwrap_or_else(|e| e.into_inner());
+    let mut disabled = s.disabled.clone();
+    for p in &s.remote_disabled {
+        if !disabled.contains(p) {
+            disabled.push(p.clone());
+        }
+    }
+    (s.enabled.clone(), disabled)
+}
+
+/// The rules compiled into this program and the options each declares, as the tool
+/// wrote them into `main`; empty when `main` was not rewritten (a test harness).
+pub type Catalog = &'static [(&'static str, &'static [&'static str])];
+
+static CATALOG: OnceLock<Catalog> = OnceLock::new();
+
+pub(crate) fn set_catalog(c: Catalog) {
+    let _ = CATALOG.set(c);
+}
+
+/// The compiled-in rules, when `main` told them.
+pub(crate) fn catalog() -> Option<Catalog> {
+    CATALOG.get().copied()
+}
+
 /// Rule names of the instrumented functions called so far in this process.
 pub fn active_rules() -> Vec<&'static str> {
     crate::site::registered_rules()
@@ -117,12 +211,15 @@ mod tests {
         let s = Switches {
             enabled: None,
             disabled: vec!["reqwest*".into()],
+            remote_disabled: vec!["tokio-*".into()],
         };
         assert!(s.allows("axum"));
         assert!(!s.allows("reqwest-client"));
+        assert!(!s.allows("tokio-spawn"));
         let s = Switches {
             enabled: Some(vec!["shapes-*".into()]),
             disabled: vec!["shapes-x".into()],
+            remote_disabled: Vec::new(),
         };
         assert!(s.allows("shapes-all"));
         assert!(!s.allows("shapes-x"));

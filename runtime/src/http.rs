@@ -7,8 +7,9 @@
 //! calls the functions here from `on_enter` and `on_exit`. The conventions then live in
 //! one place and every framework's spans look alike.
 //!
-//! Headers are never recorded (`Authorization`, `Cookie` and `Set-Cookie` included), only
-//! `User-Agent` as `user_agent.original`; credentials in a URL become `REDACTED`.
+//! Headers are not recorded, only `User-Agent` as `user_agent.original`, unless a remote
+//! config names them for a server rule (`capture_headers`, which refuses `Authorization`,
+//! `Cookie` and `Set-Cookie`); credentials in a URL become `REDACTED`.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -56,7 +57,7 @@ pub fn server_enter(
     req: &ServerRequest<'_>,
     header: impl Fn(&str) -> Option<String>,
 ) {
-    call.extract_or_root(header);
+    call.extract_or_root(&header);
     call.reserve_attributes(12);
     let (method, original) = method(req.method);
     call.set_name(span_name(method, req.route));
@@ -94,6 +95,18 @@ pub fn server_enter(
         }
         if let Some(ua) = req.user_agent {
             call.set_attribute("user_agent.original", shared(ua));
+        }
+        // Asked for by a remote config (`[rules."axum"] capture_headers = [..]`).
+        if let Some(names) = crate::control::capture_headers(call.rule()) {
+            for name in names.iter() {
+                if let Some(v) = header(name) {
+                    let values = opentelemetry::Array::String(vec![v.into()]);
+                    call.set_key_value(KeyValue::new(
+                        format!("http.request.header.{name}"),
+                        opentelemetry::Value::Array(values),
+                    ));
+                }
+            }
         }
     }
     let histogram = crate::metrics::http_server_duration();

@@ -16,6 +16,7 @@
 //! * give hook code (a rule's own source file, compiled into the target crate) a
 //!   [`hook::CallContext`] and a way to carry context into spawned work ([`carry`]);
 //! * join an application's own OpenTelemetry copy to the same tree ([`bridge`]);
+//! * be an OpAMP agent: seen by a server, reconfigured by it while running ([`opamp`]);
 //!
 //! It never writes to stdout, never panics into the application and never blocks the
 //! application's threads on export.
@@ -32,6 +33,7 @@ pub mod hook;
 pub mod http;
 pub mod metrics;
 mod observe;
+pub mod opamp;
 mod otlp_json;
 pub mod propagation;
 mod queue;
@@ -63,5 +65,12 @@ pub mod __private {
     /// code runs so that the first request is not the one paying for it.
     pub fn start() {
         let _ = crate::sdk::get();
+    }
+
+    /// [`start`], telling the runtime which rules were compiled in and the options each
+    /// declares, so a remote config naming another is refused with the list.
+    pub fn start_with(catalog: crate::control::Catalog) {
+        crate::control::set_catalog(catalog);
+        start();
     }
 }

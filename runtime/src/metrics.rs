@@ -34,7 +34,7 @@ fn init() -> Option<SdkMeterProvider> {
         return None;
     }
     let exporter = crate::sdk::env("OTEL_METRICS_EXPORTER").unwrap_or_else(|| "otlp".into());
-    let builder = SdkMeterProvider::builder().with_resource(crate::resource::detect());
+    let builder = SdkMeterProvider::builder().with_resource(crate::sdk::resource().clone());
     let provider = match exporter.trim() {
         "none" => {
             debug!("OTEL_METRICS_EXPORTER=none: no metrics");

@@ -33,6 +33,12 @@ pub(crate) fn detect() -> Resource {
     if let Some(id) = container_id() {
         attrs.push(KeyValue::new("container.id", id));
     }
+    if !configured("service.instance.id") {
+        attrs.push(KeyValue::new(
+            "service.instance.id",
+            crate::opamp::proto::uuid_text(&instance_uid()),
+        ));
+    }
     let mut builder = Resource::builder().with_attributes(attrs);
     if !service_name_configured() {
         builder = builder.with_service_name(exe_name);
@@ -45,12 +51,58 @@ fn service_name_configured() -> bool {
     std::env::var("OTEL_SERVICE_NAME")
         .map(|v| set(&v))
         .unwrap_or(false)
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
-            .map(|v| {
-                v.split(',')
-                    .any(|kv| kv.trim_start().starts_with("service.name="))
-            })
-            .unwrap_or(false)
+        || configured("service.name")
+}
+
+/// Whether `OTEL_RESOURCE_ATTRIBUTES` sets `key`.
+fn configured(key: &str) -> bool {
+    std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
+        v.split(',')
+            .any(|kv| kv.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+    })
+}
+
+/// This process's id, a UUID v7 (48 bits of Unix milliseconds, then random bits): the
+/// OpAMP `instance_uid` and, unless configured, `service.instance.id`.
+pub(crate) fn instance_uid() -> [u8; 16] {
+    static UID: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut id = [0u8; 16];
+        id[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        id[6..].copy_from_slice(&random_bytes()[..10]);
+        id[6] = 0x70 | (id[6] & 0x0F); // version 7
+        id[8] = 0x80 | (id[8] & 0x3F); // RFC 4122 variant
+        id
+    })
+}
+
+/// Random bytes from the kernel, or, failing that, from std's per-process hash keys
+/// mixed with the time and pid (unique enough for an id, not a secret).
+fn random_bytes() -> [u8; 16] {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return b;
+    }
+    use std::hash::{BuildHasher, Hasher};
+    for (i, chunk) in b.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    b
 }
 
 fn host_arch() -> &'static str {

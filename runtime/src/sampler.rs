@@ -10,6 +10,8 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
 static RATIO_BITS: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000); // 1.0f64
+/// The ratio without a remote config: the variables', or the last `set_ratio`.
+static BASE_BITS: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000);
 static PARENT_BASED: AtomicBool = AtomicBool::new(true);
 
 /// What `OTEL_TRACES_SAMPLER`/`_ARG` asked for.
@@ -52,10 +54,24 @@ pub(crate) fn configure(c: SamplerConfig) {
 }
 
 pub(crate) fn set_ratio(ratio: f64) {
-    let r = if ratio.is_nan() {
+    let r = clamp(ratio);
+    BASE_BITS.store(r.to_bits(), Ordering::Relaxed);
+    RATIO_BITS.store(r.to_bits(), Ordering::Relaxed);
+}
+
+fn clamp(ratio: f64) -> f64 {
+    if ratio.is_nan() {
         0.0
     } else {
         ratio.clamp(0.0, 1.0)
+    }
+}
+
+/// A remote config's ratio, or back to the base one when it has none.
+pub(crate) fn set_remote_ratio(ratio: Option<f64>) {
+    let r = match ratio {
+        Some(r) => clamp(r),
+        None => f64::from_bits(BASE_BITS.load(Ordering::Relaxed)),
     };
     RATIO_BITS.store(r.to_bits(), Ordering::Relaxed);
 }

@@ -143,6 +143,7 @@ fn init() -> Option<Sdk> {
     // Metrics start with the spans, so the runtime's self-metrics are exported even by
     // programs whose hooks record none.
     let _ = crate::metrics::provider();
+    crate::opamp::start(resource());
     Some(Sdk { tracer, provider })
 }
 
@@ -157,8 +158,14 @@ fn provider<E: SpanExporter + 'static>(exporter: E) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(crate::queue::processor(exporter))
         .with_sampler(crate::sampler::Switchable)
-        .with_resource(crate::resource::detect())
+        .with_resource(resource().clone())
         .build()
+}
+
+/// The Resource, detected once: the tracer, the meter and the OpAMP agent share it.
+pub(crate) fn resource() -> &'static opentelemetry_sdk::Resource {
+    static RESOURCE: OnceLock<opentelemetry_sdk::Resource> = OnceLock::new();
+    RESOURCE.get_or_init(crate::resource::detect)
 }
 
 fn otlp_exporter(timeout: Duration) -> Option<opentelemetry_otlp::SpanExporter> {
@@ -281,6 +288,9 @@ extern "C" fn at_exit() {
     if !flush(timeout) {
         warning!("spans still buffered at exit were dropped after {timeout:?}");
     }
+    // After the flush, so the goodbye does not hold up the spans; briefly, since a
+    // server that does not answer learns of the exit from the silence anyway.
+    crate::opamp::disconnect(Duration::from_millis(500));
     if let Ok(Ok(false)) = metrics.map(|h| h.join()) {
         warning!("metrics recorded since the last export were dropped at exit after {timeout:?}");
     }

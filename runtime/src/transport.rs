@@ -208,6 +208,15 @@ fn report(wire: Wire, request: &Request<Bytes>, result: &Result<Response<Bytes>,
         Wire::HttpJson => " (http/json)",
         Wire::Grpc => " (grpc)",
     };
+    crate::opamp::export_outcome(match result {
+        Ok(resp) if resp.status().is_success() => None,
+        Ok(resp) => Some(format!(
+            "export to {} refused: HTTP {}",
+            request.uri(),
+            resp.status()
+        )),
+        Err(e) => Some(format!("cannot export to {}: {e}", request.uri())),
+    });
     match result {
         Ok(resp) if resp.status().is_success() => {
             EXPORT_FAILING.reset();
@@ -232,7 +241,10 @@ fn report(wire: Wire, request: &Request<Bytes>, result: &Result<Response<Bytes>,
     }
 }
 
-fn send(request: &Request<Bytes>, timeout: Duration) -> Result<Response<Bytes>, HttpError> {
+pub(crate) fn send(
+    request: &Request<Bytes>,
+    timeout: Duration,
+) -> Result<Response<Bytes>, HttpError> {
     exchange(request, timeout).map_err(|e| plain_timeout(e, timeout))
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::{binaries, export_to, lock, run, text, BIN};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -18,7 +18,7 @@ fn free_port() -> u16 {
 }
 
 /// Kills the collector when the test ends, passing or not.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -27,12 +27,19 @@ impl Drop for Running {
     }
 }
 
-/// `cargo instrument collector ARGS` in the background, its output discarded.
-fn spawn_collector(args: &[&str]) -> Running {
+/// `cargo instrument collector ARGS` in the background, its output discarded; no OpAMP
+/// server unless `args` ask (tests run side by side, and its port is fixed by default).
+pub(crate) fn spawn_collector(args: &[&str]) -> Running {
+    let opamp: &[&str] = if args.contains(&"--opamp") {
+        &[]
+    } else {
+        &["--opamp", "off"]
+    };
     Running(
         Command::new(BIN)
             .args(["instrument", "collector"])
             .args(args)
+            .args(opamp)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -40,7 +47,7 @@ fn spawn_collector(args: &[&str]) -> Running {
     )
 }
 
-fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(v) = f() {
@@ -264,7 +271,15 @@ fn config_file_reloads_and_keeps_running_through_a_bad_edit() {
     std::fs::write(&cfg, config("one", "")).unwrap();
     let _collector = Running(
         Command::new(BIN)
-            .args(["instrument", "collector", "--storage", "off", "--config"])
+            .args([
+                "instrument",
+                "collector",
+                "--storage",
+                "off",
+                "--opamp",
+                "off",
+                "--config",
+            ])
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

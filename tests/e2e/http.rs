@@ -37,7 +37,7 @@ fn route(prefix: &str, param: &str) -> String {
     }
 }
 
-fn build(instrumented: bool) -> PathBuf {
+pub(crate) fn build(instrumented: bool) -> PathBuf {
     build_example(
         &example(),
         "httpdemo",

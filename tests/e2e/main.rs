@@ -8,6 +8,7 @@ mod driver;
 mod grpc;
 mod hooks;
 mod http;
+mod opamp;
 mod protocols;
 mod receiver;
 mod runtimes;
@@ -420,6 +421,6 @@ fn expand_shows_the_rewritten_lines_against_the_original() {
     let app = instrument(&["expand", "-p", "shapes-app"]);
     assert!(app.status.success(), "{}", text(&app.stderr));
     let a = text(&app.stdout);
-    assert!(a.contains("__private::start();"), "{a}");
+    assert!(a.contains("__private::start_with(&[("), "{a}");
     assert!(!a.contains("__private::enter("), "{a}");
 }

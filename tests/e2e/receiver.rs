@@ -25,6 +25,7 @@ pub struct Span {
     pub status_code: i32,
     pub status_message: String,
     pub resource: Vec<(String, String)>,
+    pub start_unix_nano: u64,
 }
 
 impl Span {
@@ -251,6 +252,7 @@ impl Sink {
                         status_code: status.code,
                         status_message: status.message,
                         resource: resource.clone(),
+                        start_unix_nano: s.start_time_unix_nano,
                     });
                 }
             }

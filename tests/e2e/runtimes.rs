@@ -140,6 +140,7 @@ fn app_spans(stdout: &str) -> Vec<Span> {
                 status_code: 0,
                 status_message: String::new(),
                 resource: Vec::new(),
+                start_unix_nano: 0,
             }
         })
         .collect()

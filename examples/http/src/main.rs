@@ -96,4 +96,46 @@ async fn main() {
     // Nothing listens on port 9 of loopback: a transport error.
     let err = client.get("http://127.0.0.1:9/").send().await.unwrap_err();
     println!("unreachable: connect error = {}", err.is_connect());
+
+    if std::env::var_os("HTTPDEMO_LOAD").is_some() {
+        load(&client, &format!("http://{addr}")).await;
+    }
+}
+
+/// Steady load until stdin closes: `/chain/{n}` requests one after another (each a
+/// client span and two server spans), and every 100 ms a line `load N UNIX_MS` with the
+/// number of requests made so far, so a test can count the requests of any window.
+async fn load(client: &reqwest::Client, base: &str) {
+    let (tx, mut closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = tx.send(());
+    });
+    let mut n: u64 = 0;
+    let mut said = std::time::Instant::now();
+    let report = |n: u64| {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        println!("load {n} {ms}");
+    };
+    report(0);
+    loop {
+        let url = format!("{base}/chain/{}", 100_000 + n);
+        tokio::select! {
+            _ = &mut closed => break,
+            res = client.get(url.as_str()).send() => {
+                if let Ok(r) = res {
+                    let _ = r.text().await;
+                }
+            }
+        }
+        n += 1;
+        if said.elapsed() >= std::time::Duration::from_millis(100) {
+            report(n);
+            said = std::time::Instant::now();
+        }
+    }
+    report(n);
 }

@@ -173,8 +173,15 @@ pub struct Rule {
     pub hooks: Option<Hooks>,
     pub add_file: Option<Injected>,
     pub wrap_call: Option<WrapCall>,
+    /// Options a remote config may set for this rule (`options = ["capture_headers"]`).
+    #[serde(default)]
+    pub options: Vec<String>,
     pub origin: Origin,
 }
+
+/// The options the runtime implements (its `control::OPTION_NAMES`), and so the ones a
+/// rule may declare.
+pub const OPTION_NAMES: &[&str] = &["capture_headers"];
 
 impl Rule {
     /// What a `[[rule]]` with no action key compiles to: an INTERNAL span named after the
@@ -193,6 +200,7 @@ impl Rule {
             hooks: None,
             add_file: None,
             wrap_call: None,
+            options: Vec::new(),
             origin,
         }
     }

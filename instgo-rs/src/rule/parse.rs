@@ -53,6 +53,7 @@ struct RawRule {
     hooks: Option<Spanned<RawHooks>>,
     add_file: Option<Spanned<String>>,
     wrap_call: Option<Spanned<RawWrapCall>>,
+    options: Option<Spanned<Vec<String>>>,
 }
 
 /// `span = false`, or a `span` table. (Not `#[serde(untagged)]`: that would swallow the
@@ -330,6 +331,27 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
         Some(f) => Some(read_injected(src, &f)?.0),
         None => None,
     };
+    let options = match raw.options {
+        Some(o) => {
+            let at = o.span().start;
+            let names = o.into_inner();
+            if let Some(bad) = names
+                .iter()
+                .find(|n| !super::OPTION_NAMES.contains(&n.as_str()))
+            {
+                return Err(err(
+                    src,
+                    at,
+                    format!(
+                        "`options`: {bad:?} is not an option the runtime has (it has: {})",
+                        super::OPTION_NAMES.join(", ")
+                    ),
+                ));
+            }
+            names
+        }
+        None => Vec::new(),
+    };
     // No `span` key: a span unless the rule only wraps calls or adds a file (hooks that
     // run in the body come with one). `span = false` turns it off.
     let raw_span = match raw.span.map(Spanned::into_inner) {
@@ -361,6 +383,7 @@ fn convert(src: &Source<'_>, offset: usize, raw: RawRule) -> Result<Rule, RuleEr
         hooks,
         add_file,
         wrap_call,
+        options,
         origin: origin(src, offset),
     })
 }
@@ -801,6 +824,10 @@ mod tests {
             ),
             ("span = { nme = \"x\" }", "nme"),
             ("span = 3", "`false` or a table"),
+            (
+                "options = [\"capture_headres\"]",
+                "\"capture_headres\" is not an option the runtime has (it has: capture_headers)",
+            ),
         ];
         for (body, wanted) in cases {
             let e = with_hook_file(&format!("{head}{body}\n"), good).unwrap_err();

@@ -1,0 +1,496 @@
+//! What the OpAMP server knows: each agent's last report, and the configs pushed to one
+//! agent or to every agent of a service.
+//!
+//! Agents send only what changed (the spec's status compression), so the server keeps
+//! the last value of each field. When it cannot trust what it has — an agent it never
+//! saw, or a gap in the sequence numbers — it asks for the full state
+//! (`ReportFullState`). A pushed config is offered in every answer until the agent
+//! reports a status for its hash: APPLIED, or FAILED with the reason, which is kept.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::proto::{self, AgentToServer, ServerToAgent};
+
+/// A pushed config larger than this is refused.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Agents remembered at most; past it the one heard from longest ago is forgotten.
+const MAX_AGENTS: usize = 10_000;
+/// The file a pushed config is sent as (what instgo's runtime looks for).
+const CONFIG_FILE: &str = "instgo.toml";
+const CONFIG_TYPE: &str = "application/toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("the config is {size} bytes; at most {MAX_CONFIG_BYTES} are accepted")]
+    TooLarge { size: usize },
+    #[error("no agent {0} has reported to this collector (see `cargo instrument control list`)")]
+    UnknownAgent(String),
+    #[error("cannot keep the pushed configs in {path}: {source}")]
+    Persist {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A config pushed from the viewer or `control set`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pushed {
+    pub body: String,
+    /// SHA-256 of `body`, hex: the `config_hash` agents report back.
+    pub hash: String,
+    pub pushed_unix_ms: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PushedConfigs {
+    /// By instance uid (UUID text).
+    #[serde(default)]
+    agents: BTreeMap<String, Pushed>,
+    /// By `service.name`.
+    #[serde(default)]
+    services: BTreeMap<String, Pushed>,
+}
+
+/// One agent as the viewer and `control list` show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentView {
+    pub uid: String,
+    pub service: Option<String>,
+    pub identifying: Vec<(String, String)>,
+    pub non_identifying: Vec<(String, String)>,
+    pub capabilities: u64,
+    pub health: Option<Health>,
+    /// The agent's effective config, file name → text.
+    pub effective_config: BTreeMap<String, String>,
+    pub remote_config_status: Option<ConfigStatus>,
+    /// What this collector offers it, and whether that is per agent or per service.
+    pub offered: Option<Offered>,
+    pub last_seen_unix_ms: u64,
+    pub sequence_num: u64,
+    pub disconnected: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Health {
+    pub healthy: bool,
+    pub status: String,
+    pub last_error: String,
+    pub start_time_unix_nano: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigStatus {
+    /// APPLIED, APPLYING, FAILED or UNSET.
+    pub status: String,
+    pub error: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Offered {
+    /// `agent` or `service`.
+    pub scope: String,
+    pub hash: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+struct Agent {
+    view: AgentView,
+}
+
+pub struct Agents {
+    inner: Mutex<Inner>,
+    /// Where pushed configs are kept (`None`: memory only).
+    path: Option<PathBuf>,
+}
+
+struct Inner {
+    agents: HashMap<Vec<u8>, Agent>,
+    pushed: PushedConfigs,
+    /// Told once in the first answer to each agent, and whenever it asks again.
+    capabilities: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256(body: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, body.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+fn status_name(s: i32) -> &'static str {
+    match proto::RemoteConfigStatuses::try_from(s) {
+        Ok(proto::RemoteConfigStatuses::Applied) => "APPLIED",
+        Ok(proto::RemoteConfigStatuses::Applying) => "APPLYING",
+        Ok(proto::RemoteConfigStatuses::Failed) => "FAILED",
+        _ => "UNSET",
+    }
+}
+
+fn pairs(kvs: &[proto::KeyValue]) -> Vec<(String, String)> {
+    kvs.iter().map(|kv| (kv.key.clone(), kv.text())).collect()
+}
+
+impl Agents {
+    /// The registry, with the configs pushed before (read from `path` if it exists).
+    pub fn open(path: Option<PathBuf>) -> Result<Agents, String> {
+        let pushed = match &path {
+            Some(p) if p.exists() => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not a pushed-configs file: {e}", p.display()))?
+            }
+            _ => PushedConfigs::default(),
+        };
+        Ok(Agents {
+            inner: Mutex::new(Inner {
+                agents: HashMap::new(),
+                pushed,
+                capabilities: proto::server_capabilities::ACCEPTS_STATUS
+                    | proto::server_capabilities::OFFERS_REMOTE_CONFIG
+                    | proto::server_capabilities::ACCEPTS_EFFECTIVE_CONFIG,
+            }),
+            path,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one report and answers it.
+    pub fn handle(&self, msg: AgentToServer) -> ServerToAgent {
+        let mut reply = ServerToAgent {
+            instance_uid: msg.instance_uid.clone(),
+            ..Default::default()
+        };
+        if msg.instance_uid.len() != 16 {
+            reply.error_response = Some(proto::ServerErrorResponse {
+                r#type: proto::ServerErrorResponseType::BadRequest as i32,
+                error_message: format!(
+                    "instance_uid must be 16 bytes, got {}",
+                    msg.instance_uid.len()
+                ),
+                retry_info: None,
+            });
+            return reply;
+        }
+        let mut inner = self.lock();
+        reply.capabilities = inner.capabilities;
+        let uid = msg.instance_uid.clone();
+        let known = inner.agents.contains_key(&uid);
+        if !known && inner.agents.len() >= MAX_AGENTS {
+            let oldest = inner
+                .agents
+                .iter()
+                .min_by_key(|(_, a)| a.view.last_seen_unix_ms)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                inner.agents.remove(&k);
+            }
+        }
+        let agent = inner.agents.entry(uid.clone()).or_insert_with(|| Agent {
+            view: AgentView {
+                uid: proto::uuid_text(&uid),
+                service: None,
+                identifying: Vec::new(),
+                non_identifying: Vec::new(),
+                capabilities: 0,
+                health: None,
+                effective_config: BTreeMap::new(),
+                remote_config_status: None,
+                offered: None,
+                last_seen_unix_ms: 0,
+                sequence_num: 0,
+                disconnected: false,
+            },
+        });
+        let v = &mut agent.view;
+        // What was omitted as unchanged is unknown here after a gap or a restart.
+        let gap = known && msg.sequence_num != v.sequence_num.wrapping_add(1);
+        if (!known && msg.agent_description.is_none()) || gap {
+            reply.flags |= proto::REPORT_FULL_STATE;
+        }
+        v.sequence_num = msg.sequence_num;
+        v.last_seen_unix_ms = now_ms();
+        v.capabilities = msg.capabilities;
+        v.disconnected = msg.agent_disconnect.is_some();
+        if let Some(d) = &msg.agent_description {
+            v.identifying = pairs(&d.identifying_attributes);
+            v.non_identifying = pairs(&d.non_identifying_attributes);
+            v.service = v
+                .identifying
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.clone());
+        }
+        if let Some(h) = &msg.health {
+            v.health = Some(Health {
+                healthy: h.healthy,
+                status: h.status.clone(),
+                last_error: h.last_error.clone(),
+                start_time_unix_nano: h.start_time_unix_nano,
+            });
+        }
+        if let Some(e) = &msg.effective_config {
+            v.effective_config = e
+                .config_map
+                .iter()
+                .flat_map(|m| &m.config_map)
+                .map(|(name, f)| (name.clone(), String::from_utf8_lossy(&f.body).into_owned()))
+                .collect();
+        }
+        if let Some(s) = &msg.remote_config_status {
+            v.remote_config_status = Some(ConfigStatus {
+                status: status_name(s.status).to_string(),
+                error: s.error_message.clone(),
+                hash: hex(&s.last_remote_config_hash),
+            });
+        }
+        let accepts = msg.capabilities & proto::agent_capabilities::ACCEPTS_REMOTE_CONFIG != 0;
+        let uid_text = v.uid.clone();
+        let service = v.service.clone();
+        let offered = offered(&inner.pushed, &uid_text, service.as_deref());
+        let agent = inner.agents.get_mut(&uid).expect("inserted above");
+        agent.view.offered = offered.clone();
+        if let Some(o) = offered.filter(|_| accepts && msg.agent_disconnect.is_none()) {
+            let has = agent
+                .view
+                .remote_config_status
+                .as_ref()
+                .map(|s| s.hash.as_str());
+            if has != Some(o.hash.as_str()) {
+                reply.remote_config = Some(remote_config(&o.body));
+            }
+        }
+        reply
+    }
+
+    /// Every agent, services first by name, then by id.
+    pub fn list(&self) -> Vec<AgentView> {
+        let inner = self.lock();
+        // What is offered now, not at the agent's last report: a config pushed since is
+        // pending until the agent reports on its hash.
+        let mut all: Vec<AgentView> = inner
+            .agents
+            .values()
+            .map(|a| {
+                let mut v = a.view.clone();
+                v.offered = offered(&inner.pushed, &v.uid, v.service.as_deref());
+                v
+            })
+            .collect();
+        all.sort_by(|a, b| (&a.service, &a.uid).cmp(&(&b.service, &b.uid)));
+        all
+    }
+
+    /// Pushes `body` to one agent (by uid text); it gets it at its next poll.
+    pub fn push_to_agent(&self, uid: &str, body: String) -> Result<Pushed, PushError> {
+        let uid = uid.trim().to_ascii_lowercase();
+        {
+            let inner = self.lock();
+            if !inner.agents.values().any(|a| a.view.uid == uid) {
+                return Err(PushError::UnknownAgent(uid));
+            }
+        }
+        self.push(
+            |p, pushed| {
+                p.agents.insert(uid.clone(), pushed);
+            },
+            body,
+        )
+    }
+
+    /// Pushes `body` to every agent whose `service.name` is `service`, now and later; an
+    /// agent's own pushed config comes before its service's. Returns the config and how
+    /// many such agents are known now.
+    pub fn push_to_service(
+        &self,
+        service: &str,
+        body: String,
+    ) -> Result<(Pushed, usize), PushError> {
+        let service = service.trim().to_string();
+        let pushed = self.push(
+            |p, pushed| {
+                p.services.insert(service.clone(), pushed);
+            },
+            body,
+        )?;
+        let n = self
+            .lock()
+            .agents
+            .values()
+            .filter(|a| a.view.service.as_deref() == Some(service.as_str()))
+            .count();
+        Ok((pushed, n))
+    }
+
+    fn push(
+        &self,
+        put: impl FnOnce(&mut PushedConfigs, Pushed),
+        body: String,
+    ) -> Result<Pushed, PushError> {
+        if body.len() > MAX_CONFIG_BYTES {
+            return Err(PushError::TooLarge { size: body.len() });
+        }
+        let pushed = Pushed {
+            hash: hex(&sha256(&body)),
+            body,
+            pushed_unix_ms: now_ms(),
+        };
+        let mut inner = self.lock();
+        put(&mut inner.pushed, pushed.clone());
+        if let Some(path) = &self.path {
+            let text = serde_json::to_string_pretty(&inner.pushed).expect("plain data");
+            write_atomically(path, text.as_bytes()).map_err(|source| PushError::Persist {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(pushed)
+    }
+}
+
+fn offered(p: &PushedConfigs, uid: &str, service: Option<&str>) -> Option<Offered> {
+    if let Some(c) = p.agents.get(uid) {
+        return Some(Offered {
+            scope: "agent".into(),
+            hash: c.hash.clone(),
+            body: c.body.clone(),
+        });
+    }
+    let c = p.services.get(service?)?;
+    Some(Offered {
+        scope: "service".into(),
+        hash: c.hash.clone(),
+        body: c.body.clone(),
+    })
+}
+
+fn remote_config(body: &str) -> proto::AgentRemoteConfig {
+    let mut map = proto::AgentConfigMap::default();
+    map.config_map.insert(
+        CONFIG_FILE.to_string(),
+        proto::AgentConfigFile {
+            body: body.as_bytes().to_vec(),
+            content_type: CONFIG_TYPE.to_string(),
+        },
+    );
+    proto::AgentRemoteConfig {
+        config: Some(map),
+        config_hash: sha256(body),
+    }
+}
+
+/// A reader never sees half a file: written beside it, then renamed over it.
+fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(uid: u8, seq: u64, service: Option<&str>) -> AgentToServer {
+        AgentToServer {
+            instance_uid: vec![uid; 16],
+            sequence_num: seq,
+            agent_description: service.map(|s| proto::AgentDescription {
+                identifying_attributes: vec![proto::KeyValue::string("service.name", s)],
+                non_identifying_attributes: vec![proto::KeyValue::string("host.name", "h")],
+            }),
+            capabilities: proto::agent_capabilities::REPORTS_STATUS
+                | proto::agent_capabilities::ACCEPTS_REMOTE_CONFIG,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unknown_agents_and_gaps_are_asked_for_everything() {
+        let a = Agents::open(None).unwrap();
+        let r = a.handle(report(1, 5, None));
+        assert_eq!(r.flags & proto::REPORT_FULL_STATE, proto::REPORT_FULL_STATE);
+        assert_ne!(r.capabilities, 0);
+        let r = a.handle(report(1, 6, Some("shop")));
+        assert_eq!(r.flags, 0);
+        let r = a.handle(report(1, 9, None));
+        assert_eq!(r.flags, proto::REPORT_FULL_STATE);
+        let r = a.handle(AgentToServer {
+            instance_uid: vec![1; 3],
+            ..Default::default()
+        });
+        assert!(r.error_response.unwrap().error_message.contains("16 bytes"));
+        let list = a.list();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].service.as_deref(), Some("shop"));
+        assert_eq!(
+            list[0].non_identifying,
+            vec![("host.name".into(), "h".into())]
+        );
+    }
+
+    #[test]
+    fn a_pushed_config_is_offered_until_a_status_names_its_hash() {
+        let dir = std::env::temp_dir().join(format!("instgo-opamp-{}", std::process::id()));
+        let path = dir.join("configs.json");
+        let a = Agents::open(Some(path.clone())).unwrap();
+        a.handle(report(2, 0, Some("shop")));
+        let (pushed, n) = a
+            .push_to_service("shop", "sampling_ratio = 0.5\n".into())
+            .unwrap();
+        assert_eq!(n, 1);
+        // Listed as offered at once, before the agent's next report.
+        assert_eq!(a.list()[0].offered.as_ref().unwrap().hash, pushed.hash);
+        let r = a.handle(report(2, 1, None));
+        let rc = r.remote_config.expect("offered");
+        assert_eq!(hex(&rc.config_hash), pushed.hash);
+        let file = &rc.config.unwrap().config_map[CONFIG_FILE];
+        assert_eq!(file.body, b"sampling_ratio = 0.5\n");
+        // The agent says it failed: not offered again, the reason kept.
+        let mut m = report(2, 2, None);
+        m.remote_config_status = Some(proto::RemoteConfigStatus {
+            last_remote_config_hash: rc.config_hash.clone(),
+            status: proto::RemoteConfigStatuses::Failed as i32,
+            error_message: "bad".into(),
+        });
+        assert!(a.handle(m).remote_config.is_none());
+        let v = &a.list()[0];
+        assert_eq!(v.remote_config_status.as_ref().unwrap().status, "FAILED");
+        assert_eq!(v.offered.as_ref().unwrap().scope, "service");
+        // Per agent wins over per service, and survives a restart of the registry.
+        a.push_to_agent(&proto::uuid_text(&[2; 16]), "".into())
+            .unwrap();
+        assert!(a.push_to_agent("nope", "".into()).is_err());
+        drop(a);
+        let b = Agents::open(Some(path)).unwrap();
+        let r = b.handle(report(2, 0, Some("shop")));
+        let body = &r.remote_config.unwrap().config.unwrap().config_map[CONFIG_FILE].body;
+        assert!(body.is_empty());
+        assert!(matches!(
+            b.push_to_service("shop", "x".repeat(MAX_CONFIG_BYTES + 1)),
+            Err(PushError::TooLarge { .. })
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
