@@ -164,8 +164,12 @@ async fn python_opamp_client_is_listed_and_reports_on_pushed_configs() {
         .agents
         .push_to_service("py-agent", "FAIL\n".into())
         .unwrap();
-    // The agent's own config comes before its service's: nothing new for it yet.
-    assert_ne!(failing.hash, pushed.hash);
+    // The agent's own config comes before its service's: over three of its polls it
+    // is offered nothing new and stays on its own.
+    std::thread::sleep(Duration::from_millis(1500));
+    let a = agents.list().into_iter().find(|a| a.uid == uid).unwrap();
+    assert_eq!(a.offered.as_ref().unwrap().scope, "agent");
+    assert_eq!(a.remote_config_status.as_ref().unwrap().hash, pushed.hash);
     running.agents.push_to_agent(&uid, "FAIL\n".into()).unwrap();
     let a = wait_for("reported FAILED", &|a| {
         a.remote_config_status
@@ -236,16 +240,17 @@ fn opamp_wire_format_matches_the_python_package() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let out = Command::new(&python)
-        .args([&format!("{dir}/opamp_wire.py"), "decode", &hex])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wire = |args: &[&str]| {
+        let out = Command::new(&python)
+            .arg(format!("{dir}/opamp_wire.py"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "opamp_wire.py {args:?}: {err}");
+        out.stdout
+    };
+    let theirs: serde_json::Value = serde_json::from_slice(&wire(&["decode", &hex])).unwrap();
     // protobuf's JSON: bytes in base64, 64-bit integers as strings, enums by name.
     assert_eq!(theirs["instance_uid"], "AAECAwQFBgcICQoLDA0ODw==");
     assert_eq!(theirs["sequence_num"], "42");
@@ -278,16 +283,7 @@ fn opamp_wire_format_matches_the_python_package() {
     assert_eq!(s["error_message"], "bad");
     assert_eq!(theirs["agent_disconnect"], serde_json::json!({}));
 
-    let out = Command::new(&python)
-        .args([&format!("{dir}/opamp_wire.py"), "encode"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(wire(&["encode"])).unwrap();
     let mut msgs = text.lines().map(|l| {
         let bytes: Vec<u8> = (0..l.len())
             .step_by(2)

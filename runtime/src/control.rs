@@ -7,7 +7,7 @@
 //! until a config without one comes. A change reaches every call site at once: each
 //! site's state byte is recomputed.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -118,7 +118,7 @@ pub fn sampling_ratio() -> f64 {
 pub(crate) struct Remote {
     pub disabled_rules: Vec<String>,
     pub sampling_ratio: Option<f64>,
-    pub options: HashMap<String, RuleOptions>,
+    pub options: BTreeMap<String, RuleOptions>,
 }
 
 /// The options a rule declares (`options = [..]` in its rule file) and a remote config
@@ -132,7 +132,7 @@ pub(crate) struct RuleOptions {
 /// The option names rules may declare, and so a remote config may set.
 pub(crate) const OPTION_NAMES: &[&str] = &["capture_headers"];
 
-static OPTIONS: RwLock<Option<HashMap<String, RuleOptions>>> = RwLock::new(None);
+static OPTIONS: RwLock<BTreeMap<String, RuleOptions>> = RwLock::new(BTreeMap::new());
 /// Whether any rule has options now: the hot path looks no further while not.
 static ANY_OPTIONS: AtomicBool = AtomicBool::new(false);
 
@@ -143,7 +143,7 @@ pub(crate) fn apply_remote(r: &Remote) {
         let mut s = switches().write().unwrap_or_else(|e| e.into_inner());
         s.remote_disabled = r.disabled_rules.clone();
         ANY_OPTIONS.store(!r.options.is_empty(), Ordering::Relaxed);
-        *o = (!r.options.is_empty()).then(|| r.options.clone());
+        *o = r.options.clone();
     }
     crate::site::refresh_all();
     crate::sampler::set_remote_ratio(r.sampling_ratio);
@@ -155,13 +155,12 @@ pub(crate) fn capture_headers(rule: &str) -> Option<Arc<[String]>> {
         return None;
     }
     let o = OPTIONS.read().unwrap_or_else(|e| e.into_inner());
-    o.as_ref()?.get(rule)?.capture_headers.clone()
+    o.get(rule)?.capture_headers.clone()
 }
 
-/// Every rule's options now.
-pub(crate) fn options() -> HashMap<String, RuleOptions> {
-    let o = OPTIONS.read().unwrap_or_else(|e| e.into_inner());
-    o.clone().unwrap_or_default()
+/// Every rule's options now, by rule name.
+pub(crate) fn options() -> BTreeMap<String, RuleOptions> {
+    OPTIONS.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The switches as they stand: `INSTGO_ENABLED_RULES`, then every disabled pattern.

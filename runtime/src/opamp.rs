@@ -148,24 +148,20 @@ fn run(client: &'static Client) {
     let s = &client.settings;
     let mut failures: u32 = 0;
     loop {
-        let (sent, answer) = {
+        // Not under the lock while the request is out: the exit hook takes it.
+        let (sent, uid) = {
             let mut agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
-            let msg = agent.message(&status());
-            let uid = agent.uid.clone();
-            drop(agent);
-            (msg.clone(), exchange(s, &uid, &msg))
+            (agent.message(&status()), agent.uid.clone())
         };
-        let mut wait = {
-            let agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
-            agent.heartbeat.unwrap_or(s.interval)
-        };
+        let answer = exchange(s, &uid, &sent);
+        let mut agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wait = agent.heartbeat.unwrap_or(s.interval);
         match answer {
             Ok(reply) => {
                 if failures > 0 {
                     debug!("OpAMP: {} answers again", s.endpoint);
                 }
                 failures = 0;
-                let mut agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
                 agent.delivered(&sent);
                 let out = agent.receive(reply);
                 if out.report {
@@ -193,6 +189,7 @@ fn run(client: &'static Client) {
                 wait = (wait * factor).min(MAX_BACKOFF.max(s.interval));
             }
         }
+        drop(agent);
         let stop = client.stop.lock().unwrap_or_else(|e| e.into_inner());
         let (stop, _) = client
             .wake

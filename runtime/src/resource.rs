@@ -2,6 +2,7 @@
 //! read by the SDK's own detectors; this adds what they leave out.
 
 use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::IdGenerator as _;
 use opentelemetry_sdk::Resource;
 
 pub(crate) fn detect() -> Resource {
@@ -72,37 +73,15 @@ pub(crate) fn instance_uid() -> [u8; 16] {
             .map_or(0, |d| d.as_millis() as u64);
         let mut id = [0u8; 16];
         id[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-        id[6..].copy_from_slice(&random_bytes()[..10]);
+        // The SDK's id generator: an OS-seeded generator, as for trace ids.
+        let random = opentelemetry_sdk::trace::RandomIdGenerator::default()
+            .new_trace_id()
+            .to_bytes();
+        id[6..].copy_from_slice(&random[..10]);
         id[6] = 0x70 | (id[6] & 0x0F); // version 7
         id[8] = 0x80 | (id[8] & 0x3F); // RFC 4122 variant
         id
     })
-}
-
-/// Random bytes from the kernel, or, failing that, from std's per-process hash keys
-/// mixed with the time and pid (unique enough for an id, not a secret).
-fn random_bytes() -> [u8; 16] {
-    use std::io::Read;
-    let mut b = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok()
-    {
-        return b;
-    }
-    use std::hash::{BuildHasher, Hasher};
-    for (i, chunk) in b.chunks_mut(8).enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        h.write_u32(std::process::id());
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    b
 }
 
 fn host_arch() -> &'static str {

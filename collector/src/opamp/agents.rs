@@ -20,9 +20,6 @@ use super::proto::{self, AgentToServer, ServerToAgent};
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// Agents remembered at most; past it the one heard from longest ago is forgotten.
 const MAX_AGENTS: usize = 10_000;
-/// The file a pushed config is sent as (what instgo's runtime looks for).
-const CONFIG_FILE: &str = "instgo.toml";
-const CONFIG_TYPE: &str = "application/toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -99,11 +96,6 @@ pub struct Offered {
     pub body: String,
 }
 
-#[derive(Debug, Clone)]
-struct Agent {
-    view: AgentView,
-}
-
 pub struct Agents {
     inner: Mutex<Inner>,
     /// Where pushed configs are kept (`None`: memory only).
@@ -111,7 +103,8 @@ pub struct Agents {
 }
 
 struct Inner {
-    agents: HashMap<Vec<u8>, Agent>,
+    /// The last report of each, by instance uid. `offered` is filled in by `list`.
+    agents: HashMap<Vec<u8>, AgentView>,
     pushed: PushedConfigs,
     /// Told once in the first answer to each agent, and whenever it asks again.
     capabilities: u64,
@@ -199,29 +192,27 @@ impl Agents {
             let oldest = inner
                 .agents
                 .iter()
-                .min_by_key(|(_, a)| a.view.last_seen_unix_ms)
+                .min_by_key(|(_, a)| a.last_seen_unix_ms)
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 inner.agents.remove(&k);
             }
         }
-        let agent = inner.agents.entry(uid.clone()).or_insert_with(|| Agent {
-            view: AgentView {
-                uid: proto::uuid_text(&uid),
-                service: None,
-                identifying: Vec::new(),
-                non_identifying: Vec::new(),
-                capabilities: 0,
-                health: None,
-                effective_config: BTreeMap::new(),
-                remote_config_status: None,
-                offered: None,
-                last_seen_unix_ms: 0,
-                sequence_num: 0,
-                disconnected: false,
-            },
+        let Inner { agents, pushed, .. } = &mut *inner;
+        let v = agents.entry(uid.clone()).or_insert_with(|| AgentView {
+            uid: proto::uuid_text(&uid),
+            service: None,
+            identifying: Vec::new(),
+            non_identifying: Vec::new(),
+            capabilities: 0,
+            health: None,
+            effective_config: BTreeMap::new(),
+            remote_config_status: None,
+            offered: None,
+            last_seen_unix_ms: 0,
+            sequence_num: 0,
+            disconnected: false,
         });
-        let v = &mut agent.view;
         // What was omitted as unchanged is unknown here after a gap or a restart.
         let gap = known && msg.sequence_num != v.sequence_num.wrapping_add(1);
         if (!known && msg.agent_description.is_none()) || gap {
@@ -264,19 +255,15 @@ impl Agents {
             });
         }
         let accepts = msg.capabilities & proto::agent_capabilities::ACCEPTS_REMOTE_CONFIG != 0;
-        let uid_text = v.uid.clone();
-        let service = v.service.clone();
-        let offered = offered(&inner.pushed, &uid_text, service.as_deref());
-        let agent = inner.agents.get_mut(&uid).expect("inserted above");
-        agent.view.offered = offered.clone();
-        if let Some(o) = offered.filter(|_| accepts && msg.agent_disconnect.is_none()) {
-            let has = agent
-                .view
-                .remote_config_status
-                .as_ref()
-                .map(|s| s.hash.as_str());
-            if has != Some(o.hash.as_str()) {
-                reply.remote_config = Some(remote_config(&o.body));
+        if let Some((_, p)) = offer(pushed, &v.uid, v.service.as_deref())
+            .filter(|_| accepts && msg.agent_disconnect.is_none())
+        {
+            let has = v.remote_config_status.as_ref().map(|s| s.hash.as_str());
+            if has != Some(p.hash.as_str()) {
+                reply.remote_config = Some(proto::AgentRemoteConfig {
+                    config: Some(proto::AgentConfigMap::instgo(&p.body)),
+                    config_hash: unhex(&p.hash),
+                });
             }
         }
         reply
@@ -291,8 +278,13 @@ impl Agents {
             .agents
             .values()
             .map(|a| {
-                let mut v = a.view.clone();
-                v.offered = offered(&inner.pushed, &v.uid, v.service.as_deref());
+                let mut v = a.clone();
+                v.offered =
+                    offer(&inner.pushed, &v.uid, v.service.as_deref()).map(|(scope, p)| Offered {
+                        scope: scope.into(),
+                        hash: p.hash.clone(),
+                        body: p.body.clone(),
+                    });
                 v
             })
             .collect();
@@ -305,7 +297,7 @@ impl Agents {
         let uid = uid.trim().to_ascii_lowercase();
         {
             let inner = self.lock();
-            if !inner.agents.values().any(|a| a.view.uid == uid) {
+            if !inner.agents.values().any(|a| a.uid == uid) {
                 return Err(PushError::UnknownAgent(uid));
             }
         }
@@ -336,7 +328,7 @@ impl Agents {
             .lock()
             .agents
             .values()
-            .filter(|a| a.view.service.as_deref() == Some(service.as_str()))
+            .filter(|a| a.service.as_deref() == Some(service.as_str()))
             .count();
         Ok((pushed, n))
     }
@@ -367,35 +359,23 @@ impl Agents {
     }
 }
 
-fn offered(p: &PushedConfigs, uid: &str, service: Option<&str>) -> Option<Offered> {
+/// The config offered to an agent, and whether it is its own (`agent`) or its service's.
+fn offer<'p>(
+    p: &'p PushedConfigs,
+    uid: &str,
+    service: Option<&str>,
+) -> Option<(&'static str, &'p Pushed)> {
     if let Some(c) = p.agents.get(uid) {
-        return Some(Offered {
-            scope: "agent".into(),
-            hash: c.hash.clone(),
-            body: c.body.clone(),
-        });
+        return Some(("agent", c));
     }
-    let c = p.services.get(service?)?;
-    Some(Offered {
-        scope: "service".into(),
-        hash: c.hash.clone(),
-        body: c.body.clone(),
-    })
+    Some(("service", p.services.get(service?)?))
 }
 
-fn remote_config(body: &str) -> proto::AgentRemoteConfig {
-    let mut map = proto::AgentConfigMap::default();
-    map.config_map.insert(
-        CONFIG_FILE.to_string(),
-        proto::AgentConfigFile {
-            body: body.as_bytes().to_vec(),
-            content_type: CONFIG_TYPE.to_string(),
-        },
-    );
-    proto::AgentRemoteConfig {
-        config: Some(map),
-        config_hash: sha256(body),
-    }
+/// The bytes of a [`hex`] hash (the configs file keeps it as text).
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A reader never sees half a file: written beside it, then renamed over it.
@@ -465,7 +445,7 @@ mod tests {
         let r = a.handle(report(2, 1, None));
         let rc = r.remote_config.expect("offered");
         assert_eq!(hex(&rc.config_hash), pushed.hash);
-        let file = &rc.config.unwrap().config_map[CONFIG_FILE];
+        let file = &rc.config.unwrap().config_map[proto::CONFIG_FILE];
         assert_eq!(file.body, b"sampling_ratio = 0.5\n");
         // The agent says it failed: not offered again, the reason kept.
         let mut m = report(2, 2, None);
@@ -485,7 +465,7 @@ mod tests {
         drop(a);
         let b = Agents::open(Some(path)).unwrap();
         let r = b.handle(report(2, 0, Some("shop")));
-        let body = &r.remote_config.unwrap().config.unwrap().config_map[CONFIG_FILE].body;
+        let body = &r.remote_config.unwrap().config.unwrap().config_map[proto::CONFIG_FILE].body;
         assert!(body.is_empty());
         assert!(matches!(
             b.push_to_service("shop", "x".repeat(MAX_CONFIG_BYTES + 1)),

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use super::proto::{self, agent_capabilities as cap, AgentToServer, ServerToAgent};
+use super::proto::{
+    self, agent_capabilities as cap, AgentToServer, ServerToAgent, CONFIG_FILE, CONFIG_TYPE,
+};
 use crate::control::Catalog;
 use crate::diag::{debug, warning};
 
@@ -20,9 +22,6 @@ pub(crate) const CAPABILITIES: u64 = cap::REPORTS_STATUS
     | cap::REPORTS_REMOTE_CONFIG
     | cap::REPORTS_HEARTBEAT;
 
-/// The config file a server sends, and the one the effective config is reported as.
-pub(crate) const CONFIG_FILE: &str = "instgo.toml";
-pub(crate) const CONTENT_TYPE: &str = "application/toml";
 /// The description's attribute listing the rules compiled in.
 const RULES_KEY: &str = "instgo.rules";
 
@@ -258,16 +257,8 @@ fn comparable(h: &proto::ComponentHealth) -> (bool, &str, &str) {
 }
 
 fn effective_config(text: &str) -> proto::EffectiveConfig {
-    let mut map = proto::AgentConfigMap::default();
-    map.config_map.insert(
-        CONFIG_FILE.to_string(),
-        proto::AgentConfigFile {
-            body: text.as_bytes().to_vec(),
-            content_type: CONTENT_TYPE.to_string(),
-        },
-    );
     proto::EffectiveConfig {
-        config_map: Some(map),
+        config_map: Some(proto::AgentConfigMap::instgo(text)),
     }
 }
 
@@ -295,8 +286,8 @@ fn document(config: &proto::AgentRemoteConfig) -> Result<String, String> {
         }
     };
     let ct = file.content_type.trim();
-    if !(ct.is_empty() || ct == CONTENT_TYPE || ct == "text/toml" || ct == "text/plain") {
-        return Err(format!("content type {ct:?}: expected {CONTENT_TYPE}"));
+    if !(ct.is_empty() || ct == CONFIG_TYPE || ct == "text/toml" || ct == "text/plain") {
+        return Err(format!("content type {ct:?}: expected {CONFIG_TYPE}"));
     }
     String::from_utf8(file.body.clone()).map_err(|_| "the config is not UTF-8".to_string())
 }
@@ -329,16 +320,8 @@ mod tests {
     }
 
     fn config(text: &str, hash: u8) -> proto::AgentRemoteConfig {
-        let mut map = proto::AgentConfigMap::default();
-        map.config_map.insert(
-            CONFIG_FILE.into(),
-            proto::AgentConfigFile {
-                body: text.as_bytes().to_vec(),
-                content_type: CONTENT_TYPE.into(),
-            },
-        );
         proto::AgentRemoteConfig {
-            config: Some(map),
+            config: Some(proto::AgentConfigMap::instgo(text)),
             config_hash: vec![hash; 32],
         }
     }

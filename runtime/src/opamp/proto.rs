@@ -194,6 +194,25 @@ pub struct AgentConfigMap {
     pub config_map: HashMap<String, AgentConfigFile>,
 }
 
+/// The file instgo's configs travel as, remote and effective alike.
+pub const CONFIG_FILE: &str = "instgo.toml";
+pub const CONFIG_TYPE: &str = "application/toml";
+
+impl AgentConfigMap {
+    /// One [`CONFIG_FILE`] holding `text`.
+    pub fn instgo(text: &str) -> AgentConfigMap {
+        let mut map = AgentConfigMap::default();
+        map.config_map.insert(
+            CONFIG_FILE.to_string(),
+            AgentConfigFile {
+                body: text.as_bytes().to_vec(),
+                content_type: CONFIG_TYPE.to_string(),
+            },
+        );
+        map
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AgentConfigFile {
     #[prost(bytes = "vec", tag = "1")]

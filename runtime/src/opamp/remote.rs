@@ -195,10 +195,7 @@ pub(crate) fn effective() -> String {
         let names: Vec<String> = catalog.iter().map(|(n, _)| n.to_string()).collect();
         let _ = writeln!(out, "# compiled in: {}", names.join(", "));
     }
-    let options = control::options();
-    let mut rules: Vec<_> = options.iter().collect();
-    rules.sort_by(|a, b| a.0.cmp(b.0));
-    for (rule, o) in rules {
+    for (rule, o) in control::options() {
         let _ = writeln!(out, "\n[rules.{rule:?}]");
         if let Some(h) = &o.capture_headers {
             let _ = writeln!(out, "capture_headers = {}", list(h));
