@@ -322,6 +322,7 @@ pub async fn start_with_store(
     let pipeline = Pipeline::start(config.limits.clone(), exporters, durable);
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let opamp_stopped = stopped.clone();
     let until_stopped = move || {
         let mut rx = stopped.clone();
         async move {
@@ -378,7 +379,7 @@ pub async fn start_with_store(
         servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     if let Some(listener) = opamp {
-        let app = guarded(opamp::server::router(agents.clone()), &token);
+        let app = guarded(opamp::server::router(agents.clone(), opamp_stopped), &token);
         servers.push(serve(listener, app, until_stopped(), acceptor.clone()));
     }
     Ok(Running {

@@ -182,6 +182,127 @@ async fn python_opamp_client_is_listed_and_reports_on_pushed_configs() {
     running.stop().await;
 }
 
+/// OpAMP over WebSocket, from the `websockets` package with the official `opamp_pb2`
+/// messages: an agent that never polls is listed as on a WebSocket, gets a config the
+/// moment it is pushed, reports it APPLIED, and is gone when its socket closes. A bad
+/// header or body is answered with an error, an oversized message closes the
+/// connection with 1009 and a text message with 1003.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs INSTGO_PYTHON with opentelemetry-opamp-client and websockets; .ci/run provides it"]
+async fn opamp_over_websocket() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    let (python, dir) = python();
+    let running = start(Config {
+        grpc: None,
+        http: None,
+        ui: None,
+        opamp: "127.0.0.1:0".parse().ok(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("ws://{}/v1/opamp", running.opamp.unwrap());
+    let script = format!("{dir}/opamp_ws.py");
+    let mut child = Command::new(&python)
+        .args([&script, "agent", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let uid = first.split(' ').nth(1).expect("uid line").to_string();
+    assert!(first.ends_with(" capabilities 7"), "{first}");
+    let agents = running.agents.clone();
+    let find = || agents.list().into_iter().find(|a| a.uid == uid);
+    let a = find().expect("listed after its first message");
+    assert_eq!(
+        (a.service.as_deref(), a.transport.as_str()),
+        (Some("ws-agent"), "websocket")
+    );
+
+    let pushed_at = Instant::now();
+    let (pushed, _) = running
+        .agents
+        .push_to_service("ws-agent", "sampling_ratio = 0.5\n".into())
+        .unwrap();
+    // The agent sends nothing until it has a config, so only the push can bring it.
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "config 'sampling_ratio = 0.5\\n'"
+    );
+    let took = pushed_at.elapsed();
+    assert!(took < Duration::from_secs(5), "delivered after {took:?}");
+    let mut applied = None;
+    for _ in 0..100 {
+        applied = find().filter(|a| {
+            a.remote_config_status
+                .as_ref()
+                .is_some_and(|s| s.status == "APPLIED" && s.hash == pushed.hash)
+        });
+        if applied.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let a = applied.expect("reported APPLIED");
+    assert_eq!(a.effective_config["instgo.toml"], "sampling_ratio = 0.5\n");
+    assert!(!a.disconnected);
+
+    // Closed without a goodbye: gone all the same.
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let mut gone = false;
+    for _ in 0..100 {
+        gone = find().unwrap().disconnected;
+        if gone {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(gone, "still listed as connected: {:?}", find());
+
+    let out = Command::new(&python)
+        .args([&script, "malformed", &url])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Vec<&str> = said.lines().collect();
+    assert_eq!(said[0], "header 1: OpAMP header 1: only 0 is defined");
+    assert!(
+        said[1].starts_with("garbage: not an OpAMP AgentToServer message"),
+        "{}",
+        said[1]
+    );
+    assert_eq!(
+        said[2],
+        "oversized: closed 1009 an OpAMP message is at most 4194304 bytes"
+    );
+    assert_eq!(said[3], "text: closed 1003 OpAMP messages are binary");
+
+    // A connected agent does not hold up the collector's stop: its socket is closed.
+    let mut child = Command::new(&python)
+        .args([&script, "agent", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("uid "));
+    tokio::time::timeout(Duration::from_secs(20), running.stop())
+        .await
+        .expect("the collector stopped with an agent connected");
+    assert!(child.wait().unwrap().success());
+}
+
 /// Our OpAMP types against the generated ones of the same Python package (`opamp_pb2`):
 /// what the runtime sends decodes there with the same values, and what a server made
 /// with them (fields our types leave out included) decodes here.

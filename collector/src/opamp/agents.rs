@@ -70,6 +70,9 @@ pub struct AgentView {
     pub last_seen_unix_ms: u64,
     pub sequence_num: u64,
     pub disconnected: bool,
+    /// `http` (polling) or `websocket`: how it reported last.
+    #[serde(default)]
+    pub transport: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,6 +103,8 @@ pub struct Agents {
     inner: Mutex<Inner>,
     /// Where pushed configs are kept (`None`: memory only).
     path: Option<PathBuf>,
+    /// Bumped on every push, so WebSocket connections offer it at once.
+    pushes: tokio::sync::watch::Sender<u64>,
 }
 
 struct Inner {
@@ -108,6 +113,9 @@ struct Inner {
     pushed: PushedConfigs,
     /// Told once in the first answer to each agent, and whenever it asks again.
     capabilities: u64,
+    /// The WebSocket connection each agent spoke on last (by connection number): only
+    /// that one's end means the agent is gone, not an older one closing after a reconnect.
+    sockets: HashMap<Vec<u8>, u64>,
 }
 
 fn now_ms() -> u64 {
@@ -158,8 +166,10 @@ impl Agents {
                 capabilities: proto::server_capabilities::ACCEPTS_STATUS
                     | proto::server_capabilities::OFFERS_REMOTE_CONFIG
                     | proto::server_capabilities::ACCEPTS_EFFECTIVE_CONFIG,
+                sockets: HashMap::new(),
             }),
             path,
+            pushes: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -167,8 +177,9 @@ impl Agents {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes one report and answers it.
-    pub fn handle(&self, msg: AgentToServer) -> ServerToAgent {
+    /// Takes one report and answers it; `socket` is the WebSocket connection's number,
+    /// `None` over plain HTTP.
+    pub fn handle(&self, msg: AgentToServer, socket: Option<u64>) -> ServerToAgent {
         let mut reply = ServerToAgent {
             instance_uid: msg.instance_uid.clone(),
             ..Default::default()
@@ -198,7 +209,12 @@ impl Agents {
                 inner.agents.remove(&k);
             }
         }
-        let Inner { agents, pushed, .. } = &mut *inner;
+        let Inner {
+            agents,
+            pushed,
+            sockets,
+            ..
+        } = &mut *inner;
         let v = agents.entry(uid.clone()).or_insert_with(|| AgentView {
             uid: proto::uuid_text(&uid),
             service: None,
@@ -212,6 +228,7 @@ impl Agents {
             last_seen_unix_ms: 0,
             sequence_num: 0,
             disconnected: false,
+            transport: String::new(),
         });
         // What was omitted as unchanged is unknown here after a gap or a restart.
         let gap = known && msg.sequence_num != v.sequence_num.wrapping_add(1);
@@ -222,6 +239,12 @@ impl Agents {
         v.last_seen_unix_ms = now_ms();
         v.capabilities = msg.capabilities;
         v.disconnected = msg.agent_disconnect.is_some();
+        v.transport = if socket.is_some() {
+            "websocket"
+        } else {
+            "http"
+        }
+        .into();
         if let Some(d) = &msg.agent_description {
             v.identifying = pairs(&d.identifying_attributes);
             v.non_identifying = pairs(&d.non_identifying_attributes);
@@ -254,19 +277,43 @@ impl Agents {
                 hash: hex(&s.last_remote_config_hash),
             });
         }
-        let accepts = msg.capabilities & proto::agent_capabilities::ACCEPTS_REMOTE_CONFIG != 0;
-        if let Some((_, p)) = offer(pushed, &v.uid, v.service.as_deref())
-            .filter(|_| accepts && msg.agent_disconnect.is_none())
-        {
-            let has = v.remote_config_status.as_ref().map(|s| s.hash.as_str());
-            if has != Some(p.hash.as_str()) {
-                reply.remote_config = Some(proto::AgentRemoteConfig {
-                    config: Some(proto::AgentConfigMap::instgo(&p.body)),
-                    config_hash: unhex(&p.hash),
-                });
+        if msg.agent_disconnect.is_none() {
+            reply.remote_config = remote_config(pushed, v);
+        }
+        match socket {
+            Some(n) if msg.agent_disconnect.is_none() => {
+                sockets.insert(uid, n);
+            }
+            _ => {
+                sockets.remove(&uid);
             }
         }
         reply
+    }
+
+    /// The config to send `uid` now, unreported yet, if there is one: what a WebSocket
+    /// connection sends when [`Agents::pushes`] says something was pushed.
+    pub fn pending(&self, uid: &[u8]) -> Option<proto::AgentRemoteConfig> {
+        let inner = self.lock();
+        let v = inner.agents.get(uid).filter(|v| !v.disconnected)?;
+        remote_config(&inner.pushed, v)
+    }
+
+    /// Changes on every push.
+    pub fn pushes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.pushes.subscribe()
+    }
+
+    /// WebSocket connection `socket` of agent `uid` ended. If it was the agent's last
+    /// one, the agent is gone, whether or not it said goodbye.
+    pub fn socket_closed(&self, uid: &[u8], socket: u64) {
+        let mut inner = self.lock();
+        if inner.sockets.get(uid) == Some(&socket) {
+            inner.sockets.remove(uid);
+            if let Some(v) = inner.agents.get_mut(uid) {
+                v.disconnected = true;
+            }
+        }
     }
 
     /// Every agent, services first by name, then by id.
@@ -355,6 +402,8 @@ impl Agents {
                 source,
             })?;
         }
+        drop(inner);
+        self.pushes.send_modify(|n| *n += 1);
         Ok(pushed)
     }
 }
@@ -369,6 +418,19 @@ fn offer<'p>(
         return Some(("agent", c));
     }
     Some(("service", p.services.get(service?)?))
+}
+
+/// The config offered to agent `v` that it has not reported on yet, if it takes configs.
+fn remote_config(pushed: &PushedConfigs, v: &AgentView) -> Option<proto::AgentRemoteConfig> {
+    if v.capabilities & proto::agent_capabilities::ACCEPTS_REMOTE_CONFIG == 0 {
+        return None;
+    }
+    let (_, p) = offer(pushed, &v.uid, v.service.as_deref())?;
+    let has = v.remote_config_status.as_ref().map(|s| s.hash.as_str());
+    (has != Some(p.hash.as_str())).then(|| proto::AgentRemoteConfig {
+        config: Some(proto::AgentConfigMap::instgo(&p.body)),
+        config_hash: unhex(&p.hash),
+    })
 }
 
 /// The bytes of a [`hex`] hash (the configs file keeps it as text).
@@ -409,17 +471,20 @@ mod tests {
     #[test]
     fn unknown_agents_and_gaps_are_asked_for_everything() {
         let a = Agents::open(None).unwrap();
-        let r = a.handle(report(1, 5, None));
+        let r = a.handle(report(1, 5, None), None);
         assert_eq!(r.flags & proto::REPORT_FULL_STATE, proto::REPORT_FULL_STATE);
         assert_ne!(r.capabilities, 0);
-        let r = a.handle(report(1, 6, Some("shop")));
+        let r = a.handle(report(1, 6, Some("shop")), None);
         assert_eq!(r.flags, 0);
-        let r = a.handle(report(1, 9, None));
+        let r = a.handle(report(1, 9, None), None);
         assert_eq!(r.flags, proto::REPORT_FULL_STATE);
-        let r = a.handle(AgentToServer {
-            instance_uid: vec![1; 3],
-            ..Default::default()
-        });
+        let r = a.handle(
+            AgentToServer {
+                instance_uid: vec![1; 3],
+                ..Default::default()
+            },
+            None,
+        );
         assert!(r.error_response.unwrap().error_message.contains("16 bytes"));
         let list = a.list();
         assert_eq!(list.len(), 1);
@@ -431,18 +496,60 @@ mod tests {
     }
 
     #[test]
+    fn only_the_last_socket_closing_means_gone() {
+        let a = Agents::open(None).unwrap();
+        a.handle(report(3, 0, Some("shop")), Some(1));
+        // Reconnected on socket 2 before socket 1's end was seen.
+        a.handle(report(3, 1, None), Some(2));
+        a.socket_closed(&[3; 16], 1);
+        assert!(!a.list()[0].disconnected);
+        assert_eq!(a.list()[0].transport, "websocket");
+        a.socket_closed(&[3; 16], 2);
+        assert!(a.list()[0].disconnected);
+        // Back over plain HTTP: connected, and no socket's end concerns it any more.
+        a.handle(report(3, 2, None), None);
+        a.socket_closed(&[3; 16], 2);
+        assert!(!a.list()[0].disconnected);
+        assert_eq!(a.list()[0].transport, "http");
+    }
+
+    #[test]
+    fn a_push_is_signalled_and_pending_until_reported() {
+        let a = Agents::open(None).unwrap();
+        let mut pushes = a.pushes();
+        a.handle(report(4, 0, Some("shop")), Some(7));
+        assert!(a.pending(&[4; 16]).is_none());
+        let (p, _) = a
+            .push_to_service("shop", "sampling_ratio = 0.5\n".into())
+            .unwrap();
+        assert!(pushes.has_changed().unwrap());
+        pushes.mark_unchanged();
+        let c = a.pending(&[4; 16]).unwrap();
+        assert_eq!(hex(&c.config_hash), p.hash);
+        let mut m = report(4, 1, None);
+        m.remote_config_status = Some(proto::RemoteConfigStatus {
+            last_remote_config_hash: c.config_hash,
+            status: proto::RemoteConfigStatuses::Applied as i32,
+            error_message: String::new(),
+        });
+        a.handle(m, Some(7));
+        assert!(a.pending(&[4; 16]).is_none());
+        assert!(!pushes.has_changed().unwrap());
+    }
+
+    #[test]
     fn a_pushed_config_is_offered_until_a_status_names_its_hash() {
         let dir = std::env::temp_dir().join(format!("instgo-opamp-{}", std::process::id()));
         let path = dir.join("configs.json");
         let a = Agents::open(Some(path.clone())).unwrap();
-        a.handle(report(2, 0, Some("shop")));
+        a.handle(report(2, 0, Some("shop")), None);
         let (pushed, n) = a
             .push_to_service("shop", "sampling_ratio = 0.5\n".into())
             .unwrap();
         assert_eq!(n, 1);
         // Listed as offered at once, before the agent's next report.
         assert_eq!(a.list()[0].offered.as_ref().unwrap().hash, pushed.hash);
-        let r = a.handle(report(2, 1, None));
+        let r = a.handle(report(2, 1, None), None);
         let rc = r.remote_config.expect("offered");
         assert_eq!(hex(&rc.config_hash), pushed.hash);
         let file = &rc.config.unwrap().config_map[proto::CONFIG_FILE];
@@ -454,7 +561,7 @@ mod tests {
             status: proto::RemoteConfigStatuses::Failed as i32,
             error_message: "bad".into(),
         });
-        assert!(a.handle(m).remote_config.is_none());
+        assert!(a.handle(m, None).remote_config.is_none());
         let v = &a.list()[0];
         assert_eq!(v.remote_config_status.as_ref().unwrap().status, "FAILED");
         assert_eq!(v.offered.as_ref().unwrap().scope, "service");
@@ -464,7 +571,7 @@ mod tests {
         assert!(a.push_to_agent("nope", "".into()).is_err());
         drop(a);
         let b = Agents::open(Some(path)).unwrap();
-        let r = b.handle(report(2, 0, Some("shop")));
+        let r = b.handle(report(2, 0, Some("shop")), None);
         let body = &r.remote_config.unwrap().config.unwrap().config_map[proto::CONFIG_FILE].body;
         assert!(body.is_empty());
         assert!(matches!(

@@ -1,36 +1,52 @@
-//! OpAMP's plain HTTP transport: `POST /v1/opamp` with an `AgentToServer` body
-//! (`application/x-protobuf`, gzip allowed), answered with a `ServerToAgent`.
+//! OpAMP's two transports on `/v1/opamp`.
+//!
+//! - Plain HTTP: `POST` with an `AgentToServer` body (`application/x-protobuf`, gzip
+//!   allowed), answered with a `ServerToAgent`.
+//! - WebSocket: a `GET` upgrade, then binary messages both ways, each a varint header (0)
+//!   and the protobuf. The server answers each agent message, and sends a pushed config
+//!   the moment it is pushed instead of at the next poll.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use prost::Message as _;
+use tokio::sync::watch;
 
 use super::agents::Agents;
-use super::proto;
+use super::proto::{self, ServerToAgent};
 
 /// The largest message accepted, after decompression; the spec asks servers for a limit.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 const PROTOBUF: &str = "application/x-protobuf";
 
-pub fn router(agents: Arc<Agents>) -> Router {
+#[derive(Clone)]
+struct Server {
+    agents: Arc<Agents>,
+    /// Turns true when the collector stops: WebSocket connections close then, since a
+    /// graceful shutdown waits for every connection to end.
+    stopped: watch::Receiver<bool>,
+}
+
+/// The OpAMP routes over `agents`; `stopped` ends the WebSocket connections.
+pub fn router(agents: Arc<Agents>, stopped: watch::Receiver<bool>) -> Router {
     Router::new()
-        .route("/v1/opamp", post(opamp))
+        .route("/v1/opamp", post(opamp).get(upgrade))
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
-        .with_state(agents)
+        .with_state(Server { agents, stopped })
 }
 
 fn refuse(status: StatusCode, why: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain")], why + "\n").into_response()
 }
 
-async fn opamp(State(agents): State<Arc<Agents>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn opamp(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -71,7 +87,7 @@ async fn opamp(State(agents): State<Arc<Agents>>, headers: HeaderMap, body: Byte
             )
         }
     };
-    let reply = agents.handle(msg).encode_to_vec();
+    let reply = server.agents.handle(msg, None).encode_to_vec();
     let accepts_gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -93,4 +109,146 @@ async fn opamp(State(agents): State<Arc<Agents>>, headers: HeaderMap, body: Byte
         }
     }
     ([(header::CONTENT_TYPE, PROTOBUF)], reply).into_response()
+}
+
+/// Numbers WebSocket connections, so the registry can tell a reconnect from a goodbye.
+static SOCKETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Close codes from RFC 6455.
+const GOING_AWAY: u16 = 1001;
+const UNSUPPORTED: u16 = 1003;
+const TOO_BIG: u16 = 1009;
+
+async fn upgrade(State(server): State<Server>, ws: WebSocketUpgrade) -> Response {
+    // The limit applies to the whole message, header included, as the spec asks.
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| connection(server, socket))
+}
+
+/// One OpAMP message: the header varint (0 in this version of the spec), then the data.
+fn frame(msg: &ServerToAgent) -> Message {
+    let mut out = Vec::with_capacity(msg.encoded_len() + 1);
+    out.push(0);
+    msg.encode(&mut out).expect("a Vec grows");
+    Message::Binary(out.into())
+}
+
+/// An `AgentToServer` out of a message, or why it is not one.
+fn unframe(data: &[u8]) -> Result<proto::AgentToServer, String> {
+    let mut buf = data;
+    let header = prost::encoding::decode_varint(&mut buf)
+        .map_err(|e| format!("the OpAMP header is not a varint: {e}"))?;
+    if header != 0 {
+        return Err(format!("OpAMP header {header}: only 0 is defined"));
+    }
+    proto::AgentToServer::decode(buf)
+        .map_err(|e| format!("not an OpAMP AgentToServer message: {e}"))
+}
+
+fn bad_request(why: String) -> ServerToAgent {
+    ServerToAgent {
+        error_response: Some(proto::ServerErrorResponse {
+            r#type: proto::ServerErrorResponseType::BadRequest as i32,
+            error_message: why,
+            retry_info: None,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn connection(server: Server, mut socket: WebSocket) {
+    let Server {
+        agents,
+        mut stopped,
+    } = server;
+    let number = SOCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut pushes = agents.pushes();
+    // Which agent speaks here (set by its first message), and the config hash last sent
+    // to it unasked, so a push is not sent twice before the agent reports on it.
+    let mut uid: Option<Vec<u8>> = None;
+    let mut sent: Option<Vec<u8>> = None;
+    loop {
+        let reply = tokio::select! {
+            // The guard it returns is not `Send`; only the wait matters.
+            _ = async { drop(stopped.wait_for(|s| *s).await) } => {
+                close(&mut socket, GOING_AWAY, "the collector is stopping").await;
+                break;
+            }
+            changed = pushes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let Some(id) = &uid else { continue };
+                let Some(config) = agents.pending(id) else { continue };
+                if sent.as_ref() == Some(&config.config_hash) {
+                    continue;
+                }
+                sent = Some(config.config_hash.clone());
+                ServerToAgent {
+                    instance_uid: id.clone(),
+                    remote_config: Some(config),
+                    ..Default::default()
+                }
+            }
+            received = socket.recv() => match received {
+                Some(Ok(Message::Binary(data))) => match unframe(&data) {
+                    Ok(msg) => {
+                        let bye = msg.agent_disconnect.is_some();
+                        if msg.instance_uid.len() == 16 {
+                            uid = Some(msg.instance_uid.clone());
+                        }
+                        let reply = agents.handle(msg, Some(number));
+                        if let Some(c) = &reply.remote_config {
+                            sent = Some(c.config_hash.clone());
+                        }
+                        if bye {
+                            // The agent closes next; nothing more is sent to it.
+                            break;
+                        }
+                        reply
+                    }
+                    Err(why) => bad_request(why),
+                },
+                Some(Ok(Message::Text(_))) => {
+                    close(&mut socket, UNSUPPORTED, "OpAMP messages are binary").await;
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => continue, // pings are answered by the library
+                Some(Err(e)) => {
+                    if is_too_big(&e) {
+                        let why = format!("an OpAMP message is at most {MAX_MESSAGE_BYTES} bytes");
+                        close(&mut socket, TOO_BIG, &why).await;
+                    }
+                    break;
+                }
+            },
+        };
+        if socket.send(frame(&reply)).await.is_err() {
+            break;
+        }
+    }
+    if let Some(id) = uid {
+        agents.socket_closed(&id, number);
+    }
+}
+
+/// Whether the library refused a message over [`MAX_MESSAGE_BYTES`].
+fn is_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(t) = s.downcast_ref::<tungstenite::Error>() {
+            return matches!(t, tungstenite::Error::Capacity(_));
+        }
+        source = s.source();
+    }
+    false
 }
