@@ -166,6 +166,9 @@ fn table(agents: &[AgentView], now: u64, verbose: bool) -> String {
             let _ = writeln!(out, "    {}: {}", h.status, h.last_error);
         }
         if verbose {
+            if !a.transport.is_empty() {
+                let _ = writeln!(out, "    over {}", a.transport);
+            }
             for (k, v) in a.identifying.iter().chain(&a.non_identifying) {
                 let _ = writeln!(out, "    {k} = {v}");
             }
@@ -217,6 +220,7 @@ mod tests {
             last_seen_unix_ms: 1_000,
             sequence_num: 3,
             disconnected: false,
+            transport: "websocket".into(),
         };
         let t = table(&[a], 4_000, true);
         assert!(
@@ -224,6 +228,7 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("3s ago"));
+        assert!(t.contains("    over websocket\n"));
         assert!(t.contains("config failed: sampling_ratio = 7"));
         assert!(t.contains("      sampling_ratio = 1.0"));
         assert!(table(&[], 0, false).starts_with("no agents"));

@@ -2,20 +2,24 @@
 //! default) can see and reconfigure while it runs.
 //!
 //! Plain HTTP, polling: a POST of an `AgentToServer` every interval, whose answer may
-//! carry a remote config (`remote`). One thread of its own ("instgo-opamp"), started with
-//! the SDK; the application's threads never wait for it. A server that cannot be reached
-//! costs one failed connection per back-off step on that thread.
+//! carry a remote config (`remote`). Or, for a `ws://` endpoint, one WebSocket kept open
+//! (`websocket`), on which a pushed config arrives at once. One thread of its own
+//! ("instgo-opamp"), started with the SDK; the application's threads never wait for it.
+//! A server that cannot be reached costs one failed connection per back-off step on that
+//! thread.
 //!
-//! `INSTGO_OPAMP_ENDPOINT` (default `http://127.0.0.1:4320/v1/opamp`, `none`: off),
+//! `INSTGO_OPAMP_ENDPOINT` (default `http://127.0.0.1:4320/v1/opamp`, `ws://…` for
+//! WebSocket, `none`: off),
 //! `INSTGO_OPAMP_INTERVAL` (default 30 s, `1s`, `500ms`, `2m`; the server's
 //! `heartbeat_interval_seconds` wins), `INSTGO_OPAMP_TOKEN` (sent as a bearer token).
 
 mod agent;
 pub mod proto;
 pub(crate) mod remote;
+mod websocket;
 
 use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_http::{Bytes, Request};
 use prost::Message as _;
@@ -39,6 +43,14 @@ struct Settings {
     explicit: bool,
 }
 
+impl Settings {
+    fn websocket(&self) -> bool {
+        self.endpoint
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("ws://"))
+    }
+}
+
 fn settings() -> Result<Option<Settings>, String> {
     let endpoint = crate::sdk::env("INSTGO_OPAMP_ENDPOINT");
     if endpoint
@@ -51,6 +63,20 @@ fn settings() -> Result<Option<Settings>, String> {
         Some(v) => parse_interval(&v).map_err(|e| format!("INSTGO_OPAMP_INTERVAL={v:?}: {e}"))?,
         None => DEFAULT_INTERVAL,
     };
+    if let Some(e) = &endpoint {
+        let scheme = e
+            .trim()
+            .split("://")
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if scheme != "http" && scheme != "ws" {
+            return Err(format!(
+                "INSTGO_OPAMP_ENDPOINT={e:?}: the runtime speaks OpAMP over http:// or ws:// \
+                 only (it has no TLS)"
+            ));
+        }
+    }
     Ok(Some(Settings {
         explicit: endpoint.is_some(),
         endpoint: endpoint.map_or_else(|| DEFAULT_ENDPOINT.to_string(), |e| e.trim().to_string()),
@@ -88,6 +114,9 @@ struct Client {
     /// Set at exit: the loop stops and the last message goes out.
     stop: Mutex<bool>,
     wake: Condvar,
+    /// Set by the thread when it ends (over WebSocket, after its goodbye).
+    ended: Mutex<bool>,
+    ended_wake: Condvar,
 }
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
@@ -114,12 +143,20 @@ pub(crate) fn start(resource: &opentelemetry_sdk::Resource) {
         agent: Mutex::new(agent),
         stop: Mutex::new(false),
         wake: Condvar::new(),
+        ended: Mutex::new(false),
+        ended_wake: Condvar::new(),
     });
     let spawned = std::thread::Builder::new()
         .name("instgo-opamp".into())
         .spawn(move || {
             crate::call::mark_runtime_thread();
-            run(client)
+            if client.settings.websocket() {
+                run_websocket(client);
+            } else {
+                run_http(client);
+            }
+            *client.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            client.ended_wake.notify_all();
         });
     if let Err(e) = spawned {
         warning!("cannot start the OpAMP thread: {e}; no remote control");
@@ -144,9 +181,64 @@ fn description(resource: &opentelemetry_sdk::Resource) -> proto::AgentDescriptio
     d
 }
 
-fn run(client: &'static Client) {
+/// Failed attempts in a row, and the wait they earn.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn succeeded(&mut self, s: &Settings) {
+        if self.failures > 0 {
+            debug!("OpAMP: {} answers again", s.endpoint);
+        }
+        self.failures = 0;
+    }
+
+    /// Says so on the first failure in a row; returns how long to wait: `wait` doubled
+    /// per failure, up to [`MAX_BACKOFF`], less up to a quarter at random so that
+    /// programs started together do not retry together (the spec asks for jitter).
+    fn failed(&mut self, s: &Settings, e: &str, wait: Duration) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures == 1 {
+            let msg = format!(
+                "OpAMP server {} cannot be reached: {e} (retrying with back-off; \
+                 INSTGO_OPAMP_ENDPOINT=none turns remote control off)",
+                s.endpoint
+            );
+            if s.explicit {
+                warning!("{msg}");
+            } else {
+                debug!("{msg}");
+            }
+        }
+        let factor = 1u32 << self.failures.min(12).saturating_sub(1);
+        let spread = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| f64::from(d.subsec_nanos()) / 1e9);
+        (wait * factor)
+            .min(MAX_BACKOFF.max(s.interval))
+            .mul_f64(1.0 - spread / 4.0)
+    }
+}
+
+/// Waits `wait` unless the process exits first; returns whether it does.
+fn wait_or_stop(client: &Client, wait: Duration) -> bool {
+    let stop = client.stop.lock().unwrap_or_else(|e| e.into_inner());
+    let (stop, _) = client
+        .wake
+        .wait_timeout_while(stop, wait, |stop| !*stop)
+        .unwrap_or_else(|e| e.into_inner());
+    *stop
+}
+
+fn stopping(client: &Client) -> bool {
+    *client.stop.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run_http(client: &'static Client) {
     let s = &client.settings;
-    let mut failures: u32 = 0;
+    let mut backoff = Backoff::default();
     loop {
         // Not under the lock while the request is out: the exit hook takes it.
         let (sent, uid) = {
@@ -158,10 +250,7 @@ fn run(client: &'static Client) {
         let mut wait = agent.heartbeat.unwrap_or(s.interval);
         match answer {
             Ok(reply) => {
-                if failures > 0 {
-                    debug!("OpAMP: {} answers again", s.endpoint);
-                }
-                failures = 0;
+                backoff.succeeded(s);
                 agent.delivered(&sent);
                 let out = agent.receive(reply);
                 if out.report {
@@ -171,34 +260,134 @@ fn run(client: &'static Client) {
                     wait = after.min(MAX_BACKOFF);
                 }
             }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                if failures == 1 {
-                    let msg = format!(
-                        "OpAMP server {} cannot be reached: {e} (retrying with back-off; \
-                         INSTGO_OPAMP_ENDPOINT=none turns remote control off)",
-                        s.endpoint
-                    );
-                    if s.explicit {
-                        warning!("{msg}");
-                    } else {
-                        debug!("{msg}");
-                    }
-                }
-                let factor = 1u32 << failures.min(12).saturating_sub(1);
-                wait = (wait * factor).min(MAX_BACKOFF.max(s.interval));
-            }
+            Err(e) => wait = backoff.failed(s, &e, wait),
         }
         drop(agent);
-        let stop = client.stop.lock().unwrap_or_else(|e| e.into_inner());
-        let (stop, _) = client
-            .wake
-            .wait_timeout_while(stop, wait, |stop| !*stop)
-            .unwrap_or_else(|e| e.into_inner());
-        if *stop {
+        if wait_or_stop(client, wait) {
             return;
         }
     }
+}
+
+/// How often a WebSocket client looks up from its socket: to send a heartbeat when due,
+/// and to say goodbye when the process exits.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How a WebSocket connection ended.
+enum Ended {
+    /// The process exits; the goodbye was sent.
+    Stopped,
+    /// The connection failed, after `lasted`.
+    Broken { error: String, lasted: Duration },
+    /// The server asked to come back after this long.
+    Refused(Duration),
+}
+
+/// The first wait after a failed WebSocket connection. Not the interval: over a
+/// WebSocket that is only the heartbeat, and a lost connection is worth restoring soon.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+fn run_websocket(client: &'static Client) {
+    let s = &client.settings;
+    let mut backoff = Backoff::default();
+    loop {
+        let wait = match websocket::Socket::connect(s, request_timeout()) {
+            Ok(mut socket) => match session(client, &mut socket) {
+                Ended::Stopped => return,
+                Ended::Refused(after) => after.min(MAX_BACKOFF),
+                // A connection lost after it worked is restored at once, as the spec
+                // asks; one the server drops straight away counts as a failure.
+                Ended::Broken { error, lasted } if lasted >= Duration::from_secs(1) => {
+                    backoff.succeeded(s);
+                    debug!("OpAMP: the connection to {} was lost: {error}", s.endpoint);
+                    Duration::ZERO
+                }
+                Ended::Broken { error, .. } => backoff.failed(s, &error, RECONNECT),
+            },
+            Err(e) => backoff.failed(s, &e, RECONNECT),
+        };
+        if wait_or_stop(client, wait) || stopping(client) {
+            return;
+        }
+    }
+}
+
+/// One WebSocket connection: a status report at once and then every interval (only what
+/// changed, as over HTTP), each server message processed as it comes, a report at once
+/// when one asks for it, a goodbye when the process exits.
+fn session(client: &Client, socket: &mut websocket::Socket) -> Ended {
+    let s = &client.settings;
+    let began = Instant::now();
+    let broken = |error: String| Ended::Broken {
+        error,
+        lasted: began.elapsed(),
+    };
+    // The last message sent, until a server message shows it arrived.
+    let mut awaiting: Option<(proto::AgentToServer, Instant)> = None;
+    let mut next = Instant::now();
+    loop {
+        if stopping(client) {
+            let bye = client
+                .agent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .disconnect();
+            let _ = socket.send(&bye);
+            socket.close(
+                tungstenite::protocol::frame::coding::CloseCode::Normal,
+                "the process exits",
+            );
+            return Ended::Stopped;
+        }
+        let now = Instant::now();
+        match &awaiting {
+            Some((_, at)) if now.duration_since(*at) > request_timeout() => {
+                return broken(format!("no answer within {:?}", request_timeout()));
+            }
+            None if now >= next => {
+                let mut agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
+                let msg = agent.message(&status());
+                next = now + agent.heartbeat.unwrap_or(s.interval);
+                drop(agent);
+                if let Err(e) = socket.send(&msg) {
+                    return broken(e);
+                }
+                awaiting = Some((msg, now));
+            }
+            _ => {}
+        }
+        let wait = next.saturating_duration_since(Instant::now()).min(TICK);
+        if let Err(e) = socket.read_timeout(wait) {
+            return broken(e);
+        }
+        match socket.read() {
+            Ok(Some(reply)) => {
+                let mut agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((sent, _)) = awaiting.take() {
+                    agent.delivered(&sent);
+                }
+                let out = agent.receive(reply);
+                if out.report {
+                    next = Instant::now();
+                }
+                if let Some(after) = out.retry_after {
+                    drop(agent);
+                    socket.close(
+                        tungstenite::protocol::frame::coding::CloseCode::Normal,
+                        "asked to retry later",
+                    );
+                    return Ended::Refused(after);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return broken(e),
+        }
+    }
+}
+
+/// How long one exchange may take.
+fn request_timeout() -> Duration {
+    crate::sdk::otlp_timeout("TRACES").min(Duration::from_secs(10))
 }
 
 /// One POST; the answer decoded.
@@ -207,12 +396,7 @@ fn exchange(
     uid: &[u8],
     msg: &proto::AgentToServer,
 ) -> Result<proto::ServerToAgent, String> {
-    exchange_within(
-        s,
-        uid,
-        msg,
-        crate::sdk::otlp_timeout("TRACES").min(Duration::from_secs(10)),
-    )
+    exchange_within(s, uid, msg, request_timeout())
 }
 
 fn exchange_within(
@@ -258,6 +442,14 @@ pub(crate) fn disconnect(timeout: Duration) {
     let Some(client) = CLIENT.get() else { return };
     *client.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
     client.wake.notify_all();
+    if client.settings.websocket() {
+        // The thread says goodbye on its socket within a tick.
+        let ended = client.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = client
+            .ended_wake
+            .wait_timeout_while(ended, timeout, |ended| !*ended);
+        return;
+    }
     let (msg, uid) = {
         let mut agent = client.agent.lock().unwrap_or_else(|e| e.into_inner());
         (agent.disconnect(), agent.uid.clone())

@@ -42,6 +42,51 @@ impl Drop for App {
 }
 
 impl App {
+    /// `inst` under steady load (`HTTPDEMO_LOAD`), exporting to `rx`, reporting to the
+    /// OpAMP server at `endpoint` every `interval`.
+    fn spawn(
+        inst: &std::path::Path,
+        rx: &Receiver,
+        endpoint: &str,
+        interval: &str,
+        token: Option<&str>,
+    ) -> App {
+        let mut cmd = Command::new(inst);
+        export_to(&mut cmd, &rx.endpoint)
+            .env("HTTPDEMO_LOAD", "1")
+            .env("OTEL_SERVICE_NAME", SERVICE)
+            .env("INSTGO_OPAMP_ENDPOINT", endpoint)
+            .env("INSTGO_OPAMP_INTERVAL", interval)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(t) = token {
+            cmd.env("INSTGO_OPAMP_TOKEN", t);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let load = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stdout.take().unwrap());
+        let seen = load.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                let mut w = line.split_whitespace();
+                if w.next() == Some("load") {
+                    let n = w.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let ms = w.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    seen.lock().unwrap().push((n, ms));
+                }
+            }
+        });
+        App { child, load }
+    }
+
+    /// Stops the load by closing stdin; the program exits, saying goodbye.
+    fn exit(&mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success());
+    }
+
     /// Requests made between two instants (unix ns), from the nearest counter lines.
     fn requests(&self, from: u64, to: u64) -> u64 {
         let load = self.load.lock().unwrap();
@@ -59,10 +104,46 @@ impl App {
 struct Collector {
     args: Vec<String>,
     ui: String,
+    /// The file holding the collector's token, if it has one.
+    token: Option<std::path::PathBuf>,
     running: Option<Running>,
 }
 
 impl Collector {
+    /// `cargo instrument collector` with the viewer on `ui`, OpAMP on `opamp`, the
+    /// pushed configs kept in `dir`, and the token in `token` if given.
+    fn new(ui: u16, opamp: u16, dir: &std::path::Path, token: Option<&str>) -> Collector {
+        let mut args: Vec<String> = [
+            "--grpc",
+            "off",
+            "--http",
+            "off",
+            "--storage",
+            "off",
+            "--ui",
+            &format!("127.0.0.1:{ui}"),
+            "--opamp",
+            &format!("127.0.0.1:{opamp}"),
+            "--opamp-configs",
+            dir.join("configs.json").to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let token = token.map(|t| {
+            std::fs::create_dir_all(dir).unwrap();
+            let f = dir.join("token");
+            std::fs::write(&f, t).unwrap();
+            args.extend(["--token-file".into(), f.to_str().unwrap().to_string()]);
+            f
+        });
+        Collector {
+            args,
+            ui: format!("http://127.0.0.1:{ui}"),
+            token,
+            running: None,
+        }
+    }
+
     fn start(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         self.running = Some(spawn_collector(&args));
@@ -73,7 +154,11 @@ impl Collector {
         self.running = None;
     }
     fn api(&self) -> Endpoint {
-        Endpoint::new(&self.ui, None).unwrap()
+        let token = self
+            .token
+            .as_ref()
+            .map(|f| std::fs::read_to_string(f).unwrap().trim().to_string());
+        Endpoint::new(&self.ui, None).unwrap().with_token(token)
     }
     fn agent(&self) -> Option<AgentView> {
         self.api()
@@ -86,11 +171,15 @@ impl Collector {
     fn set(&self, target: &[&str], config: &str) {
         let file = std::env::temp_dir().join(format!("instgo-opamp-{}.toml", std::process::id()));
         std::fs::write(&file, config).unwrap();
-        let out = run(Command::new(BIN)
-            .args(["instrument", "control", "set", "--endpoint", &self.ui])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["instrument", "control", "set", "--endpoint", &self.ui])
             .args(target)
             .arg("--file")
-            .arg(&file));
+            .arg(&file);
+        if let Some(f) = &self.token {
+            cmd.arg("--token-file").arg(f);
+        }
+        let out = run(&mut cmd);
         assert!(out.status.success(), "control set: {}", text(&out.stderr));
         assert!(
             text(&out.stdout).starts_with("pushed"),
@@ -140,8 +229,16 @@ fn assert_binomial(hits: usize, n: u64, p: f64, what: &str) {
     );
 }
 
+/// The two tests here each run the app under load; together they would slow each other
+/// past the timings they check.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static S: Mutex<()> = Mutex::new(());
+    S.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
+    let _serial = serial();
     let inst = {
         let _l = lock();
         crate::http::build(true)
@@ -150,55 +247,16 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("opamp-e2e");
     let _ = std::fs::remove_dir_all(&dir);
     let (ui, opamp) = (free_port(), free_port());
-    let mut collector = Collector {
-        args: [
-            "--grpc",
-            "off",
-            "--http",
-            "off",
-            "--storage",
-            "off",
-            "--ui",
-            &format!("127.0.0.1:{ui}"),
-            "--opamp",
-            &format!("127.0.0.1:{opamp}"),
-            "--opamp-configs",
-            dir.join("configs.json").to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec(),
-        ui: format!("http://127.0.0.1:{ui}"),
-        running: None,
-    };
+    let mut collector = Collector::new(ui, opamp, &dir, None);
     collector.start();
 
-    let mut child = export_to(&mut Command::new(&inst), &rx.endpoint)
-        .env("HTTPDEMO_LOAD", "1")
-        .env("OTEL_SERVICE_NAME", SERVICE)
-        .env(
-            "INSTGO_OPAMP_ENDPOINT",
-            format!("http://127.0.0.1:{opamp}/v1/opamp"),
-        )
-        .env("INSTGO_OPAMP_INTERVAL", "1s")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let load = Arc::new(Mutex::new(Vec::new()));
-    let lines = BufReader::new(child.stdout.take().unwrap());
-    let seen = load.clone();
-    std::thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            let mut w = line.split_whitespace();
-            if w.next() == Some("load") {
-                let n = w.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-                let ms = w.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-                seen.lock().unwrap().push((n, ms));
-            }
-        }
-    });
-    let mut app = App { child, load };
+    let mut app = App::spawn(
+        &inst,
+        &rx,
+        &format!("http://127.0.0.1:{opamp}/v1/opamp"),
+        "1s",
+        None,
+    );
 
     // Listed, described (the rules compiled in come with `main`'s start, which may be
     // after the SDK's: the runtime of `#[tokio::main]` is built first) and healthy, with
@@ -323,9 +381,103 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
     );
 
     // The program ends: it says goodbye.
-    drop(app.child.stdin.take());
-    let status = app.child.wait().unwrap();
-    assert!(status.success());
+    app.exit();
+    until("the agent to be gone", || {
+        let all = collector.api().agents().ok()?;
+        all.iter()
+            .find(|a| a.uid == uid && a.disconnected)
+            .map(|_| ())
+    });
+}
+
+/// Over WebSocket, behind a token: the heartbeat is 30 s, so only the server's push can
+/// bring a config within seconds. Also a collector restart (the agent reconnects with
+/// back-off from 1 s, not from the heartbeat) and a goodbye on the socket.
+#[test]
+fn websocket_brings_a_pushed_config_at_once() {
+    let _serial = serial();
+    let inst = {
+        let _l = lock();
+        crate::http::build(true)
+    };
+    let rx = Receiver::start();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("opamp-ws-e2e");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ui, opamp) = (free_port(), free_port());
+    let token = "ws-e2e-token";
+    let mut collector = Collector::new(ui, opamp, &dir, Some(token));
+    collector.start();
+    let mut app = App::spawn(
+        &inst,
+        &rx,
+        &format!("ws://127.0.0.1:{opamp}/v1/opamp"),
+        "30s",
+        Some(token),
+    );
+    let agent = until(
+        "the agent to be listed over WebSocket with its rules",
+        || {
+            collector.agent().filter(|a| {
+                a.transport == "websocket"
+                    && a.non_identifying
+                        .iter()
+                        .any(|(k, v)| k == "instgo.rules" && v.contains("axum"))
+            })
+        },
+    );
+    let uid = agent.uid.clone();
+    let t = now_ns();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(kind(&window(&rx, t, now_ns()), CLIENT) > 0);
+
+    let pushed = now_ns();
+    collector.set(
+        &["--service", SERVICE],
+        "disabled_rules = [\"reqwest*\", \"hyper-util-client\"]\n",
+    );
+    collector.settled("APPLIED");
+    let applied = now_ns();
+    assert!(
+        applied - pushed < 3_000_000_000,
+        "applied {} ms after the push, with a 30 s heartbeat",
+        (applied - pushed) / 1_000_000
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let off = window(&rx, applied, now_ns());
+    assert_eq!(kind(&off, CLIENT), 0, "client spans after the switch");
+    assert!(kind(&off, SERVER) > 50, "server spans go on: {}", off.len());
+
+    // The collector restarts: the connection is restored and the kept config confirmed
+    // well before the 30 s heartbeat.
+    collector.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let restarted = std::time::Instant::now();
+    collector.start();
+    let back = until("the agent to reconnect over WebSocket", || {
+        collector
+            .agent()
+            .filter(|a| a.transport == "websocket" && a.remote_config_status.is_some())
+    });
+    assert_eq!(back.uid, uid);
+    assert_eq!(back.remote_config_status.unwrap().status, "APPLIED");
+    assert!(
+        restarted.elapsed() < Duration::from_secs(15),
+        "reconnected after {:?}",
+        restarted.elapsed()
+    );
+
+    // A config to the agent alone arrives at once on the restored connection.
+    let pushed = std::time::Instant::now();
+    collector.set(&["--agent", &uid], "sampling_ratio = 0.5\n");
+    let a = collector.settled("APPLIED");
+    assert!(
+        pushed.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        pushed.elapsed()
+    );
+    assert!(a.effective_config["instgo.toml"].contains("sampling_ratio = 0.5"));
+
+    app.exit();
     until("the agent to be gone", || {
         let all = collector.api().agents().ok()?;
         all.iter()
