@@ -239,23 +239,31 @@ Flags override the config file.",
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(running: &instgo_collector::Running) {
-    let line = |what: &str, a: Option<std::net::SocketAddr>, scheme: &str| {
+fn show(running: &instgo_collector::Running, tls: bool) {
+    let line = |what: &str, a: Option<std::net::SocketAddr>, scheme: &str, path: &str| {
         if let Some(a) = a {
-            eprintln!("collector: {what:<10} {scheme}{a}");
+            eprintln!("collector: {what:<10} {scheme}{a}{path}");
         }
     };
-    line("OTLP/gRPC", running.grpc, "");
-    line("OTLP/HTTP", running.http, "http://");
-    line("viewer", running.ui, "http://");
-    line("OpAMP", running.opamp, "http://");
+    let (http, ws) = if tls {
+        ("https://", "wss://")
+    } else {
+        ("http://", "ws://")
+    };
+    line("OTLP/gRPC", running.grpc, "", "");
+    line("OTLP/HTTP", running.http, http, "");
+    line("viewer", running.ui, http, "");
+    line("OpAMP", running.opamp, http, "/v1/opamp");
+    if let Some(a) = running.opamp {
+        eprintln!("collector: {:<10} {ws}{a}/v1/opamp", "");
+    }
 }
 
 /// Runs until Ctrl-C; a changed config file is checked and, if good, takes over (the
 /// viewer's traces stay); a bad one is reported and the running config kept.
 async fn serve(f: Flags, mut current: Config) -> Result<()> {
     let mut running = instgo_collector::start(current.clone()).await?;
-    show(&running);
+    show(&running, current.tls.is_some());
     eprintln!("collector: running; Ctrl-C stops it");
     let mut stamp = f.config.as_deref().and_then(modified);
     // SIGTERM (a service manager, `kill`) stops it as Ctrl-C does: exporters flushed.
@@ -287,7 +295,7 @@ async fn serve(f: Flags, mut current: Config) -> Result<()> {
                 running = r;
                 current = next;
                 eprintln!("collector: reloaded {}", path.display());
-                show(&running);
+                show(&running, current.tls.is_some());
             }
             Err(e) => {
                 eprintln!("collector: the new config cannot start: {e}; back to the running one");
