@@ -1,5 +1,9 @@
-//! The official OpenTelemetry Python SDK exporters from PyPI
-//! (`opentelemetry-exporter-otlp-proto-http` and `-proto-grpc`) sending to the collector.
+//! The collector against peers from PyPI:
+//! - the official OpenTelemetry Python SDK exporters (`opentelemetry-exporter-otlp-proto-http`
+//!   and `-proto-grpc`) sending to it;
+//! - the official OpAMP client (`opentelemetry-opamp-client`) polling its OpAMP server, and
+//!   our message types against that package's `opamp_pb2`;
+//! - OpAMP over WebSocket from the `websockets` package with `opamp_pb2`.
 //!
 //! Needs a Python with those packages: `.ci/run` makes one and runs this test with
 //! `INSTGO_PYTHON` pointing at it (`cargo test -p instgo-collector --test interop --
@@ -99,17 +103,9 @@ fn python() -> (String, String) {
     (python, format!("{dir}/tests/python"))
 }
 
-/// The official Python OpAMP client (`opentelemetry-opamp-client`) against the
-/// collector's OpAMP server: it connects and is listed with its description, receives a
-/// pushed config and reports its status, APPLIED or FAILED with the reason.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs INSTGO_PYTHON with opentelemetry-opamp-client; .ci/run provides it"]
-async fn python_opamp_client_is_listed_and_reports_on_pushed_configs() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let (python, dir) = python();
-    let running = start(Config {
+/// A collector serving only OpAMP, on a free port.
+async fn opamp_collector() -> instgo_collector::Running {
+    start(Config {
         grpc: None,
         http: None,
         ui: None,
@@ -117,27 +113,58 @@ async fn python_opamp_client_is_listed_and_reports_on_pushed_configs() {
         ..Config::default()
     })
     .await
-    .unwrap();
-    let endpoint = format!("http://{}/v1/opamp", running.opamp.unwrap());
+    .unwrap()
+}
+
+type Lines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// `python args`, its stdin kept open (closing it ends the agents) and its stdout as lines.
+fn spawn_python(python: &str, args: &[&str]) -> (std::process::Child, Lines) {
+    use std::io::BufRead;
+    use std::process::Stdio;
     let mut child = Command::new(python)
-        .args([&format!("{dir}/opamp_agent.py"), &endpoint])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+/// Waits up to 10 s for agent `uid` to be listed as `pred` wants.
+fn wait_for_agent(
+    agents: &instgo_collector::opamp::agents::Agents,
+    uid: &str,
+    what: &str,
+    pred: &dyn Fn(&instgo_collector::opamp::agents::AgentView) -> bool,
+) -> instgo_collector::opamp::agents::AgentView {
+    for _ in 0..200 {
+        if let Some(a) = agents.list().into_iter().find(|a| a.uid == uid && pred(a)) {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the agent never {what}: {:?}", agents.list());
+}
+
+/// The official Python OpAMP client (`opentelemetry-opamp-client`) against the
+/// collector's OpAMP server: it connects and is listed with its description, receives a
+/// pushed config and reports its status, APPLIED or FAILED with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs INSTGO_PYTHON with opentelemetry-opamp-client; .ci/run provides it"]
+async fn python_opamp_client_is_listed_and_reports_on_pushed_configs() {
+    let (python, dir) = python();
+    let running = opamp_collector().await;
+    let endpoint = format!("http://{}/v1/opamp", running.opamp.unwrap());
+    let (mut child, mut lines) =
+        spawn_python(&python, &[&format!("{dir}/opamp_agent.py"), &endpoint]);
     let uid = lines.next().unwrap().unwrap();
     let uid = uid.strip_prefix("uid ").expect("uid line").to_string();
     let agents = running.agents.clone();
     let wait_for =
         |what: &str, pred: &dyn Fn(&instgo_collector::opamp::agents::AgentView) -> bool| {
-            for _ in 0..200 {
-                if let Some(a) = agents.list().into_iter().find(|a| a.uid == uid && pred(a)) {
-                    return a;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            panic!("the Python agent never {what}: {:?}", agents.list());
+            wait_for_agent(&agents, &uid, what, pred)
         };
     let a = wait_for("was listed", &|a| a.service.is_some());
     assert_eq!(a.service.as_deref(), Some("py-agent"));
@@ -190,29 +217,13 @@ async fn python_opamp_client_is_listed_and_reports_on_pushed_configs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs INSTGO_PYTHON with opentelemetry-opamp-client and websockets; .ci/run provides it"]
 async fn opamp_over_websocket() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     use std::time::Instant;
 
     let (python, dir) = python();
-    let running = start(Config {
-        grpc: None,
-        http: None,
-        ui: None,
-        opamp: "127.0.0.1:0".parse().ok(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let running = opamp_collector().await;
     let url = format!("ws://{}/v1/opamp", running.opamp.unwrap());
     let script = format!("{dir}/opamp_ws.py");
-    let mut child = Command::new(&python)
-        .args([&script, "agent", &url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_python(&python, &[&script, "agent", &url]);
     let first = lines.next().unwrap().unwrap();
     let uid = first.split(' ').nth(1).expect("uid line").to_string();
     assert!(first.ends_with(" capabilities 7"), "{first}");
@@ -236,34 +247,18 @@ async fn opamp_over_websocket() {
     );
     let took = pushed_at.elapsed();
     assert!(took < Duration::from_secs(5), "delivered after {took:?}");
-    let mut applied = None;
-    for _ in 0..100 {
-        applied = find().filter(|a| {
-            a.remote_config_status
-                .as_ref()
-                .is_some_and(|s| s.status == "APPLIED" && s.hash == pushed.hash)
-        });
-        if applied.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let a = applied.expect("reported APPLIED");
+    let a = wait_for_agent(&agents, &uid, "reported APPLIED", &|a| {
+        a.remote_config_status
+            .as_ref()
+            .is_some_and(|s| s.status == "APPLIED" && s.hash == pushed.hash)
+    });
     assert_eq!(a.effective_config["instgo.toml"], "sampling_ratio = 0.5\n");
     assert!(!a.disconnected);
 
     // Closed without a goodbye: gone all the same.
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    let mut gone = false;
-    for _ in 0..100 {
-        gone = find().unwrap().disconnected;
-        if gone {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(gone, "still listed as connected: {:?}", find());
+    wait_for_agent(&agents, &uid, "was listed as gone", &|a| a.disconnected);
 
     let out = Command::new(&python)
         .args([&script, "malformed", &url])
@@ -289,13 +284,7 @@ async fn opamp_over_websocket() {
     assert_eq!(said[3], "text: closed 1003 OpAMP messages are binary");
 
     // A connected agent does not hold up the collector's stop: its socket is closed.
-    let mut child = Command::new(&python)
-        .args([&script, "agent", &url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_python(&python, &[&script, "agent", &url]);
     assert!(lines.next().unwrap().unwrap().starts_with("uid "));
     tokio::time::timeout(Duration::from_secs(20), running.stop())
         .await

@@ -113,18 +113,29 @@ fn post(addr: SocketAddr, body: &[u8]) {
 }
 
 fn post_to(addr: SocketAddr, signal: &str, body: &[u8]) {
+    post_path(addr, &format!("/v1/{signal}"), body);
+}
+
+/// A protobuf POST to `path` that must be answered 200; the answer's body.
+fn post_path(addr: SocketAddr, path: &str, body: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST /v1/{signal} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
     s.write_all(body).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    out.split_off(head_end)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,25 +243,7 @@ async fn browser(script: &str, ui: SocketAddr) {
 
 /// One OpAMP exchange over plain HTTP: `msg` in, the answer out.
 fn opamp_post(addr: SocketAddr, msg: &proto::AgentToServer) -> proto::ServerToAgent {
-    let body = msg.encode_to_vec();
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST /v1/opamp HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    assert!(
-        out.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    proto::ServerToAgent::decode(&out[head_end..]).unwrap()
+    proto::ServerToAgent::decode(&post_path(addr, "/v1/opamp", &msg.encode_to_vec())[..]).unwrap()
 }
 
 /// An agent of service `orders` that polls every 100 ms until `stop`: it applies any
@@ -259,6 +252,9 @@ fn opamp_post(addr: SocketAddr, msg: &proto::AgentToServer) -> proto::ServerToAg
 fn scripted_agent(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     use proto::agent_capabilities as cap;
     std::thread::spawn(move || {
+        let config = |text: &str| proto::EffectiveConfig {
+            config_map: Some(proto::AgentConfigMap::instgo(text)),
+        };
         let full = |seq: u64, effective: &str| proto::AgentToServer {
             instance_uid: vec![0x42; 16],
             sequence_num: seq,
@@ -279,9 +275,7 @@ fn scripted_agent(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinH
                 status: "exporting".into(),
                 ..Default::default()
             }),
-            effective_config: Some(proto::EffectiveConfig {
-                config_map: Some(proto::AgentConfigMap::instgo(effective)),
-            }),
+            effective_config: Some(config(effective)),
             ..Default::default()
         };
         let mut effective = "# nothing set\n".to_string();
@@ -323,7 +317,7 @@ fn scripted_agent(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinH
                 msg.remote_config_status = status.clone();
                 if !failed {
                     effective = body;
-                    msg.effective_config = full(0, &effective).effective_config;
+                    msg.effective_config = Some(config(&effective));
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(100));

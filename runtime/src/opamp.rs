@@ -41,14 +41,8 @@ struct Settings {
     /// Whether the endpoint was chosen (then failures are warnings, else debug lines:
     /// most programs run without the bundled collector).
     explicit: bool,
-}
-
-impl Settings {
-    fn websocket(&self) -> bool {
-        self.endpoint
-            .get(..5)
-            .is_some_and(|p| p.eq_ignore_ascii_case("ws://"))
-    }
+    /// A `ws://` endpoint: one WebSocket kept open instead of polling.
+    websocket: bool,
 }
 
 fn settings() -> Result<Option<Settings>, String> {
@@ -63,23 +57,23 @@ fn settings() -> Result<Option<Settings>, String> {
         Some(v) => parse_interval(&v).map_err(|e| format!("INSTGO_OPAMP_INTERVAL={v:?}: {e}"))?,
         None => DEFAULT_INTERVAL,
     };
-    if let Some(e) = &endpoint {
-        let scheme = e
-            .trim()
-            .split("://")
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if scheme != "http" && scheme != "ws" {
-            return Err(format!(
-                "INSTGO_OPAMP_ENDPOINT={e:?}: the runtime speaks OpAMP over http:// or ws:// \
-                 only (it has no TLS)"
-            ));
-        }
+    let explicit = endpoint.is_some();
+    let endpoint = endpoint.map_or_else(|| DEFAULT_ENDPOINT.to_string(), |e| e.trim().to_string());
+    let scheme = endpoint
+        .split("://")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if scheme != "http" && scheme != "ws" {
+        return Err(format!(
+            "INSTGO_OPAMP_ENDPOINT={endpoint:?}: the runtime speaks OpAMP over http:// or ws:// \
+             only (it has no TLS)"
+        ));
     }
     Ok(Some(Settings {
-        explicit: endpoint.is_some(),
-        endpoint: endpoint.map_or_else(|| DEFAULT_ENDPOINT.to_string(), |e| e.trim().to_string()),
+        explicit,
+        websocket: scheme == "ws",
+        endpoint,
         interval,
         token: crate::sdk::env("INSTGO_OPAMP_TOKEN").map(|t| t.trim().to_string()),
     }))
@@ -111,12 +105,40 @@ fn parse_interval(v: &str) -> Result<Duration, String> {
 struct Client {
     settings: Settings,
     agent: Mutex<Agent>,
+    phase: Mutex<Phase>,
+    /// Notified on every change of `phase`.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Phase {
     /// Set at exit: the loop stops and the last message goes out.
-    stop: Mutex<bool>,
-    wake: Condvar,
+    stop: bool,
     /// Set by the thread when it ends (over WebSocket, after its goodbye).
-    ended: Mutex<bool>,
-    ended_wake: Condvar,
+    ended: bool,
+}
+
+impl Client {
+    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, change: impl FnOnce(&mut Phase)) {
+        change(&mut self.phase());
+        self.changed.notify_all();
+    }
+
+    /// Waits at most `wait` for `until`; returns the phase then.
+    fn wait(
+        &self,
+        wait: Duration,
+        until: impl Fn(&Phase) -> bool,
+    ) -> std::sync::MutexGuard<'_, Phase> {
+        self.changed
+            .wait_timeout_while(self.phase(), wait, |p| !until(p))
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
 }
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
@@ -141,22 +163,19 @@ pub(crate) fn start(resource: &opentelemetry_sdk::Resource) {
     let client = CLIENT.get_or_init(|| Client {
         settings,
         agent: Mutex::new(agent),
-        stop: Mutex::new(false),
-        wake: Condvar::new(),
-        ended: Mutex::new(false),
-        ended_wake: Condvar::new(),
+        phase: Mutex::default(),
+        changed: Condvar::new(),
     });
     let spawned = std::thread::Builder::new()
         .name("instgo-opamp".into())
         .spawn(move || {
             crate::call::mark_runtime_thread();
-            if client.settings.websocket() {
+            if client.settings.websocket {
                 run_websocket(client);
             } else {
                 run_http(client);
             }
-            *client.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            client.ended_wake.notify_all();
+            client.set(|p| p.ended = true);
         });
     if let Err(e) = spawned {
         warning!("cannot start the OpAMP thread: {e}; no remote control");
@@ -224,16 +243,7 @@ impl Backoff {
 
 /// Waits `wait` unless the process exits first; returns whether it does.
 fn wait_or_stop(client: &Client, wait: Duration) -> bool {
-    let stop = client.stop.lock().unwrap_or_else(|e| e.into_inner());
-    let (stop, _) = client
-        .wake
-        .wait_timeout_while(stop, wait, |stop| !*stop)
-        .unwrap_or_else(|e| e.into_inner());
-    *stop
-}
-
-fn stopping(client: &Client) -> bool {
-    *client.stop.lock().unwrap_or_else(|e| e.into_inner())
+    client.wait(wait, |p| p.stop).stop
 }
 
 fn run_http(client: &'static Client) {
@@ -306,7 +316,7 @@ fn run_websocket(client: &'static Client) {
             },
             Err(e) => backoff.failed(s, &e, RECONNECT),
         };
-        if wait_or_stop(client, wait) || stopping(client) {
+        if wait_or_stop(client, wait) {
             return;
         }
     }
@@ -326,17 +336,14 @@ fn session(client: &Client, socket: &mut websocket::Socket) -> Ended {
     let mut awaiting: Option<(proto::AgentToServer, Instant)> = None;
     let mut next = Instant::now();
     loop {
-        if stopping(client) {
+        if client.phase().stop {
             let bye = client
                 .agent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .disconnect();
             let _ = socket.send(&bye);
-            socket.close(
-                tungstenite::protocol::frame::coding::CloseCode::Normal,
-                "the process exits",
-            );
+            socket.close_normally("the process exits");
             return Ended::Stopped;
         }
         let now = Instant::now();
@@ -372,10 +379,7 @@ fn session(client: &Client, socket: &mut websocket::Socket) -> Ended {
                 }
                 if let Some(after) = out.retry_after {
                     drop(agent);
-                    socket.close(
-                        tungstenite::protocol::frame::coding::CloseCode::Normal,
-                        "asked to retry later",
-                    );
+                    socket.close_normally("asked to retry later");
                     return Ended::Refused(after);
                 }
             }
@@ -440,14 +444,10 @@ fn exchange_within(
 /// Says goodbye (`agent_disconnect`) when the process exits, waiting at most `timeout`.
 pub(crate) fn disconnect(timeout: Duration) {
     let Some(client) = CLIENT.get() else { return };
-    *client.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    client.wake.notify_all();
-    if client.settings.websocket() {
+    client.set(|p| p.stop = true);
+    if client.settings.websocket {
         // The thread says goodbye on its socket within a tick.
-        let ended = client.ended.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = client
-            .ended_wake
-            .wait_timeout_while(ended, timeout, |ended| !*ended);
+        drop(client.wait(timeout, |p| p.ended));
         return;
     }
     let (msg, uid) = {

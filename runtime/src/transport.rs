@@ -320,7 +320,17 @@ fn endpoint(uri: &http::Uri, default_port: u16) -> Result<(&str, u16), HttpError
         )
         .into());
     }
+    Ok(host_port(uri, default_port)?)
+}
+
+/// The host and port to [`connect`] to for `uri`. An IPv6 literal loses its brackets:
+/// the URI keeps them (`http://[::1]:4318`), address parsing does not take them.
+pub(crate) fn host_port(uri: &http::Uri, default_port: u16) -> Result<(&str, u16), String> {
     let host = uri.host().ok_or_else(|| format!("{uri}: no host"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     Ok((host, uri.port_u16().unwrap_or(default_port)))
 }
 
@@ -557,6 +567,30 @@ mod tests {
             let _ = client.send_with_retries(&req);
             assert_eq!(count.load(Relaxed), tries, "{status}");
         }
+    }
+
+    #[test]
+    fn ipv6_literals_are_reached() {
+        let uri: http::Uri = "http://[::1]:4318/v1/traces".parse().unwrap();
+        assert_eq!(host_port(&uri, 80).unwrap(), ("::1", 4318));
+        let uri: http::Uri = "http://127.0.0.1/v1/traces".parse().unwrap();
+        assert_eq!(host_port(&uri, 80).unwrap(), ("127.0.0.1", 80));
+        // A real exchange over IPv6 loopback, where the machine has one.
+        let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        });
+        let request = Request::post(format!("http://[::1]:{port}/v1/traces"))
+            .body(Bytes::from_static(b"x"))
+            .unwrap();
+        let response = exchange(&request, Duration::from_secs(5)).unwrap();
+        assert_eq!(&response.body()[..], b"ok");
     }
 
     #[test]

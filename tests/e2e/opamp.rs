@@ -167,6 +167,30 @@ impl Collector {
             .into_iter()
             .find(|a| a.service.as_deref() == Some(SERVICE) && !a.disconnected)
     }
+    /// The agent, once it is listed with the rules compiled in (they come with `main`'s
+    /// start, which may be after the SDK's: the runtime of `#[tokio::main]` is built
+    /// first) and `also` holds.
+    fn listed(&self, what: &str, also: impl Fn(&AgentView) -> bool) -> AgentView {
+        until(what, || {
+            self.agent().filter(|a| {
+                also(a)
+                    && a.non_identifying
+                        .iter()
+                        .any(|(k, v)| k == "instgo.rules" && v.contains("axum"))
+            })
+        })
+    }
+
+    /// Waits for agent `uid` to be listed as gone.
+    fn gone(&self, uid: &str) {
+        until("the agent to be gone", || {
+            let all = self.api().agents().ok()?;
+            all.iter()
+                .find(|a| a.uid == uid && a.disconnected)
+                .map(|_| ())
+        });
+    }
+
     /// `cargo instrument control set`, as a user runs it.
     fn set(&self, target: &[&str], config: &str) {
         let file = std::env::temp_dir().join(format!("instgo-opamp-{}.toml", std::process::id()));
@@ -229,6 +253,25 @@ fn assert_binomial(hits: usize, n: u64, p: f64, what: &str) {
     );
 }
 
+/// Switches the client rules off: what both tests push first.
+const CLIENTS_OFF: &str = "disabled_rules = [\"reqwest*\", \"hyper-util-client\"]\n";
+
+/// `examples/http` built instrumented, a receiver for its spans, and a running collector
+/// (state in a directory named `name`, with `token` if given); and its OpAMP port.
+fn setup(name: &str, token: Option<&str>) -> (std::path::PathBuf, Receiver, Collector, u16) {
+    let inst = {
+        let _l = lock();
+        crate::http::build(true)
+    };
+    let rx = Receiver::start();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ui, opamp) = (free_port(), free_port());
+    let mut collector = Collector::new(ui, opamp, &dir, token);
+    collector.start();
+    (inst, rx, collector, opamp)
+}
+
 /// The two tests here each run the app under load; together they would slow each other
 /// past the timings they check.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -239,16 +282,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
     let _serial = serial();
-    let inst = {
-        let _l = lock();
-        crate::http::build(true)
-    };
-    let rx = Receiver::start();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("opamp-e2e");
-    let _ = std::fs::remove_dir_all(&dir);
-    let (ui, opamp) = (free_port(), free_port());
-    let mut collector = Collector::new(ui, opamp, &dir, None);
-    collector.start();
+    let (inst, rx, mut collector, opamp) = setup("opamp-e2e", None);
 
     let mut app = App::spawn(
         &inst,
@@ -258,16 +292,8 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
         None,
     );
 
-    // Listed, described (the rules compiled in come with `main`'s start, which may be
-    // after the SDK's: the runtime of `#[tokio::main]` is built first) and healthy, with
-    // its effective config.
-    let agent = until("the agent to be listed with its rules", || {
-        collector.agent().filter(|a| {
-            a.non_identifying
-                .iter()
-                .any(|(k, v)| k == "instgo.rules" && v.contains("axum"))
-        })
-    });
+    // Listed, described and healthy, with its effective config.
+    let agent = collector.listed("the agent to be listed with its rules", |_| true);
     let uid = agent.uid.clone();
     assert!(agent
         .identifying
@@ -301,10 +327,7 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
     // Client rules off for the service: their spans stop within a poll interval, the
     // server spans go on.
     let pushed = now_ns();
-    collector.set(
-        &["--service", SERVICE],
-        "disabled_rules = [\"reqwest*\", \"hyper-util-client\"]\n",
-    );
+    collector.set(&["--service", SERVICE], CLIENTS_OFF);
     collector.settled("APPLIED");
     let applied = now_ns();
     assert!(
@@ -321,7 +344,7 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
     // A tenth of new traces. Without client spans, /chain and /hello are each a root.
     collector.set(
         &["--service", SERVICE],
-        "disabled_rules = [\"reqwest*\", \"hyper-util-client\"]\nsampling_ratio = 0.1\n",
+        &format!("{CLIENTS_OFF}sampling_ratio = 0.1\n"),
     );
     collector.settled("APPLIED");
     let from = now_ns() + 200_000_000;
@@ -382,12 +405,7 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
 
     // The program ends: it says goodbye.
     app.exit();
-    until("the agent to be gone", || {
-        let all = collector.api().agents().ok()?;
-        all.iter()
-            .find(|a| a.uid == uid && a.disconnected)
-            .map(|_| ())
-    });
+    collector.gone(&uid);
 }
 
 /// Over WebSocket, behind a token: the heartbeat is 30 s, so only the server's push can
@@ -396,17 +414,8 @@ fn remote_config_switches_rules_and_sampling_while_the_program_runs() {
 #[test]
 fn websocket_brings_a_pushed_config_at_once() {
     let _serial = serial();
-    let inst = {
-        let _l = lock();
-        crate::http::build(true)
-    };
-    let rx = Receiver::start();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("opamp-ws-e2e");
-    let _ = std::fs::remove_dir_all(&dir);
-    let (ui, opamp) = (free_port(), free_port());
     let token = "ws-e2e-token";
-    let mut collector = Collector::new(ui, opamp, &dir, Some(token));
-    collector.start();
+    let (inst, rx, mut collector, opamp) = setup("opamp-ws-e2e", Some(token));
     let mut app = App::spawn(
         &inst,
         &rx,
@@ -414,16 +423,9 @@ fn websocket_brings_a_pushed_config_at_once() {
         "30s",
         Some(token),
     );
-    let agent = until(
+    let agent = collector.listed(
         "the agent to be listed over WebSocket with its rules",
-        || {
-            collector.agent().filter(|a| {
-                a.transport == "websocket"
-                    && a.non_identifying
-                        .iter()
-                        .any(|(k, v)| k == "instgo.rules" && v.contains("axum"))
-            })
-        },
+        |a| a.transport == "websocket",
     );
     let uid = agent.uid.clone();
     let t = now_ns();
@@ -431,10 +433,7 @@ fn websocket_brings_a_pushed_config_at_once() {
     assert!(kind(&window(&rx, t, now_ns()), CLIENT) > 0);
 
     let pushed = now_ns();
-    collector.set(
-        &["--service", SERVICE],
-        "disabled_rules = [\"reqwest*\", \"hyper-util-client\"]\n",
-    );
+    collector.set(&["--service", SERVICE], CLIENTS_OFF);
     collector.settled("APPLIED");
     let applied = now_ns();
     assert!(
@@ -478,10 +477,5 @@ fn websocket_brings_a_pushed_config_at_once() {
     assert!(a.effective_config["instgo.toml"].contains("sampling_ratio = 0.5"));
 
     app.exit();
-    until("the agent to be gone", || {
-        let all = collector.api().agents().ok()?;
-        all.iter()
-            .find(|a| a.uid == uid && a.disconnected)
-            .map(|_| ())
-    });
+    collector.gone(&uid);
 }

@@ -180,21 +180,17 @@ impl Agents {
     /// Takes one report and answers it; `socket` is the WebSocket connection's number,
     /// `None` over plain HTTP.
     pub fn handle(&self, msg: AgentToServer, socket: Option<u64>) -> ServerToAgent {
+        if msg.instance_uid.len() != 16 {
+            let why = format!(
+                "instance_uid must be 16 bytes, got {}",
+                msg.instance_uid.len()
+            );
+            return super::bad_request(msg.instance_uid, why);
+        }
         let mut reply = ServerToAgent {
             instance_uid: msg.instance_uid.clone(),
             ..Default::default()
         };
-        if msg.instance_uid.len() != 16 {
-            reply.error_response = Some(proto::ServerErrorResponse {
-                r#type: proto::ServerErrorResponseType::BadRequest as i32,
-                error_message: format!(
-                    "instance_uid must be 16 bytes, got {}",
-                    msg.instance_uid.len()
-                ),
-                retry_info: None,
-            });
-            return reply;
-        }
         let mut inner = self.lock();
         reply.capabilities = inner.capabilities;
         let uid = msg.instance_uid.clone();

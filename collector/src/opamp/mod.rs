@@ -15,3 +15,16 @@ pub mod proto;
 
 /// Where the bundled collector serves OpAMP unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:4320";
+
+/// An answer refusing a message, with the reason (`instance_uid` empty when unknown).
+pub(crate) fn bad_request(instance_uid: Vec<u8>, why: String) -> proto::ServerToAgent {
+    proto::ServerToAgent {
+        instance_uid,
+        error_response: Some(proto::ServerErrorResponse {
+            r#type: proto::ServerErrorResponseType::BadRequest as i32,
+            error_message: why,
+            retry_info: None,
+        }),
+        ..Default::default()
+    }
+}

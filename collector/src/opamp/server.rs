@@ -125,37 +125,6 @@ async fn upgrade(State(server): State<Server>, ws: WebSocketUpgrade) -> Response
         .on_upgrade(move |socket| connection(server, socket))
 }
 
-/// One OpAMP message: the header varint (0 in this version of the spec), then the data.
-fn frame(msg: &ServerToAgent) -> Message {
-    let mut out = Vec::with_capacity(msg.encoded_len() + 1);
-    out.push(0);
-    msg.encode(&mut out).expect("a Vec grows");
-    Message::Binary(out.into())
-}
-
-/// An `AgentToServer` out of a message, or why it is not one.
-fn unframe(data: &[u8]) -> Result<proto::AgentToServer, String> {
-    let mut buf = data;
-    let header = prost::encoding::decode_varint(&mut buf)
-        .map_err(|e| format!("the OpAMP header is not a varint: {e}"))?;
-    if header != 0 {
-        return Err(format!("OpAMP header {header}: only 0 is defined"));
-    }
-    proto::AgentToServer::decode(buf)
-        .map_err(|e| format!("not an OpAMP AgentToServer message: {e}"))
-}
-
-fn bad_request(why: String) -> ServerToAgent {
-    ServerToAgent {
-        error_response: Some(proto::ServerErrorResponse {
-            r#type: proto::ServerErrorResponseType::BadRequest as i32,
-            error_message: why,
-            retry_info: None,
-        }),
-        ..Default::default()
-    }
-}
-
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
@@ -199,7 +168,7 @@ async fn connection(server: Server, mut socket: WebSocket) {
                 }
             }
             received = socket.recv() => match received {
-                Some(Ok(Message::Binary(data))) => match unframe(&data) {
+                Some(Ok(Message::Binary(data))) => match proto::ws_unframe::<proto::AgentToServer>(&data, "an OpAMP AgentToServer") {
                     Ok(msg) => {
                         let bye = msg.agent_disconnect.is_some();
                         if msg.instance_uid.len() == 16 {
@@ -215,7 +184,7 @@ async fn connection(server: Server, mut socket: WebSocket) {
                         }
                         reply
                     }
-                    Err(why) => bad_request(why),
+                    Err(why) => super::bad_request(Vec::new(), why),
                 },
                 Some(Ok(Message::Text(_))) => {
                     close(&mut socket, UNSUPPORTED, "OpAMP messages are binary").await;
@@ -232,7 +201,11 @@ async fn connection(server: Server, mut socket: WebSocket) {
                 }
             },
         };
-        if socket.send(frame(&reply)).await.is_err() {
+        if socket
+            .send(Message::Binary(proto::ws_frame(&reply).into()))
+            .await
+            .is_err()
+        {
             break;
         }
     }

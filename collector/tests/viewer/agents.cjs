@@ -7,21 +7,14 @@
 // refresh does not lose what is being typed.
 //
 //   node agents.cjs http://127.0.0.1:PORT
-const { run, expect } = require('./browser.cjs');
+const { run, expect, until } = require('./browser.cjs');
 
 run('agents', async (page, base) => {
   // Waits until the first agent row's `testid` cell includes `text`.
-  const cell = async (testid, text, what) => {
-    try {
-      await page.waitForFunction(([id, t]) => {
-        const c = document.querySelector(`[data-testid=agent-row] [data-testid=${id}]`);
-        return c && c.innerText.includes(t);
-      }, [testid, text], { timeout: 15000 });
-    } catch (e) {
-      throw new Error('viewer: ' + what + ' (after 15 s the list was: ' +
-        (await page.getByTestId('agents').innerText()) + ')');
-    }
-  };
+  const cell = (testid, text, what) => until(page, what, ([id, t]) => {
+    const c = document.querySelector(`[data-testid=agent-row] [data-testid=${id}]`);
+    return c && c.innerText.includes(t);
+  }, [testid, text], 15);
   await page.goto(base + '/#/agents');
   const rows = page.getByTestId('agent-row');
   await rows.first().waitFor();
@@ -45,12 +38,11 @@ run('agents', async (page, base) => {
   await editor.fill('sampling_ratio = 0.25\n');
   await page.getByTestId('push-service').click();
   const result = page.getByTestId('push-result');
-  await page.waitForFunction(() => !document.querySelector('[data-testid=push-result]').innerText.startsWith('Pushing'));
+  await until(page, 'the push is answered', () => !document.querySelector('[data-testid=push-result]').innerText.startsWith('Pushing'), null, 30);
   const pushed = await result.innerText();
   expect(pushed.includes('Pushed to every agent of orders (1 agent now)'), 'the push is confirmed: ' + pushed);
   await cell('agent-config', 'applied (service)', 'the agent applies its service\'s config');
-  await page.waitForFunction(() => document.querySelector('[data-testid=effective-config]').innerText.includes('sampling_ratio = 0.25'),
-    null, { timeout: 15000 });
+  await until(page, 'the effective config follows', () => document.querySelector('[data-testid=effective-config]').innerText.includes('sampling_ratio = 0.25'), null, 15);
 
   // What is typed survives the list's refresh (every 2 s).
   await editor.fill('sampling_ratio = "lots"\n');
@@ -64,7 +56,7 @@ run('agents', async (page, base) => {
   // Over the collector's limit.
   await editor.fill('# ' + 'x'.repeat(70 * 1024) + '\n');
   await page.getByTestId('push-agent').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid=push-result]').innerText.startsWith('Not pushed'));
+  await until(page, 'the oversized push is refused', () => document.querySelector('[data-testid=push-result]').innerText.startsWith('Not pushed'), null, 30);
   const refused = await result.innerText();
   expect(refused.includes('at most 65536 are accepted'), 'the limit is named: ' + refused);
   await cell('agent-config', 'failed (agent)', 'a refused push changes nothing');

@@ -7,6 +7,16 @@ function expect(cond, what) {
   if (!cond) throw new Error('viewer: ' + what);
 }
 
+// Waits until `cond(arg)`, run in the page, holds; fails naming `what` (the page's text
+// is printed by `run`).
+async function until(page, what, cond, arg, seconds) {
+  try {
+    await page.waitForFunction(cond, arg, { timeout: seconds * 1000 });
+  } catch (e) {
+    throw new Error(`viewer: ${what} (not after ${seconds} s)`);
+  }
+}
+
 function run(name, checks) {
   (async () => {
     const browser = await chromium.launch({
@@ -35,4 +45,4 @@ function run(name, checks) {
   });
 }
 
-module.exports = { run, expect };
+module.exports = { run, expect, until };

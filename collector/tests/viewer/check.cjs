@@ -3,22 +3,15 @@
 //
 //   INSTGO_PLAYWRIGHT=<node_modules/playwright-core> INSTGO_CHROMIUM=/usr/bin/chromium \
 //   node check.cjs http://127.0.0.1:PORT
-const { run, expect } = require('./browser.cjs');
+const { run, expect, until } = require('./browser.cjs');
 
 run('traces', async (page, base) => {
   // Waits until the list is exactly one trace whose row mentions `text` (the page
   // re-renders after each search; an earlier list may be on screen for a moment).
-  const onlyRow = async (text, what) => {
-    try {
-      await page.waitForFunction(t => {
-        const rows = document.querySelectorAll('[data-testid=trace-row]');
-        return rows.length === 1 && rows[0].innerText.includes(t);
-      }, text, { timeout: 10000 });
-    } catch (e) {
-      throw new Error('viewer: ' + what + ' (after 10 s the list was: ' +
-        (await page.getByTestId('traces').innerText()) + ')');
-    }
-  };
+  const onlyRow = (text, what) => until(page, what, t => {
+    const rows = document.querySelectorAll('[data-testid=trace-row]');
+    return rows.length === 1 && rows[0].innerText.includes(t);
+  }, text, 10);
   await page.goto(base + '/');
   const rows = page.getByTestId('trace-row');
   await rows.first().waitFor();

@@ -288,6 +288,27 @@ impl KeyValue {
     }
 }
 
+/// One WebSocket message: the header (a varint, 0 in this version of the spec), then
+/// `msg`.
+pub fn ws_frame(msg: &impl prost::Message) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.encoded_len() + 1);
+    out.push(0);
+    msg.encode(&mut out).expect("a Vec grows");
+    out
+}
+
+/// The message in one WebSocket message, once its header is checked; `what` names the
+/// message in the error ("an OpAMP AgentToServer").
+pub fn ws_unframe<M: prost::Message + Default>(data: &[u8], what: &str) -> Result<M, String> {
+    let mut buf = data;
+    let header = prost::encoding::decode_varint(&mut buf)
+        .map_err(|e| format!("the OpAMP header is not a varint: {e}"))?;
+    if header != 0 {
+        return Err(format!("OpAMP header {header}: only 0 is defined"));
+    }
+    M::decode(buf).map_err(|e| format!("not {what} message: {e}"))
+}
+
 /// A 16-byte id in the UUID text form (`0190b8a4-…`), as `OpAMP-Instance-UID` carries it.
 pub fn uuid_text(id: &[u8]) -> String {
     let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();

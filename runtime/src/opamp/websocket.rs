@@ -10,7 +10,6 @@ use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use prost::Message as _;
 use tungstenite::client::ClientRequestBuilder;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -30,11 +29,7 @@ impl Socket {
             .endpoint
             .parse()
             .map_err(|e| format!("{}: {e}", s.endpoint))?;
-        let host = uri
-            .host()
-            .ok_or_else(|| format!("{}: no host", s.endpoint))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let (host, port) = crate::transport::host_port(&uri, 80)?;
         let tcp = crate::transport::connect(host, port, timeout).map_err(|e| e.to_string())?;
         tcp.set_read_timeout(Some(timeout))
             .and_then(|()| tcp.set_write_timeout(Some(timeout)))
@@ -69,11 +64,8 @@ impl Socket {
     }
 
     pub(super) fn send(&mut self, msg: &proto::AgentToServer) -> Result<(), String> {
-        let mut data = Vec::with_capacity(msg.encoded_len() + 1);
-        data.push(0);
-        msg.encode(&mut data).expect("a Vec grows");
         self.ws
-            .send(Message::Binary(data.into()))
+            .send(Message::Binary(proto::ws_frame(msg).into()))
             .map_err(|e| e.to_string())
     }
 
@@ -81,7 +73,7 @@ impl Socket {
     pub(super) fn read(&mut self) -> Result<Option<proto::ServerToAgent>, String> {
         loop {
             return match self.ws.read() {
-                Ok(Message::Binary(data)) => unframe(&data).map(Some),
+                Ok(Message::Binary(data)) => proto::ws_unframe(&data, "a ServerToAgent").map(Some),
                 Ok(Message::Close(frame)) => Err(match frame {
                     Some(f) => format!("the server closed the connection: {} {}", f.code, f.reason),
                     None => "the server closed the connection".into(),
@@ -106,8 +98,13 @@ impl Socket {
         }
     }
 
+    /// Closes the connection as the agent's own choice (exit, or asked to come back).
+    pub(super) fn close_normally(&mut self, reason: &str) {
+        self.close(CloseCode::Normal, reason);
+    }
+
     /// Closes the connection, waiting briefly for the server's close in return.
-    pub(super) fn close(&mut self, code: CloseCode, reason: &str) {
+    fn close(&mut self, code: CloseCode, reason: &str) {
         let frame = CloseFrame {
             code,
             reason: reason.to_string().into(),
@@ -121,20 +118,14 @@ impl Socket {
     }
 }
 
-/// The `ServerToAgent` in one message, after its header.
-fn unframe(data: &[u8]) -> Result<proto::ServerToAgent, String> {
-    let mut buf = data;
-    let header = prost::encoding::decode_varint(&mut buf)
-        .map_err(|e| format!("the OpAMP header is not a varint: {e}"))?;
-    if header != 0 {
-        return Err(format!("OpAMP header {header}: only 0 is defined"));
-    }
-    proto::ServerToAgent::decode(buf).map_err(|e| format!("not a ServerToAgent message: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
+
+    fn unframe(data: &[u8]) -> Result<proto::ServerToAgent, String> {
+        proto::ws_unframe(data, "a ServerToAgent")
+    }
 
     #[test]
     fn headers_other_than_zero_and_garbage_are_refused() {
@@ -145,6 +136,7 @@ mod tests {
         };
         let mut data = vec![0];
         data.extend(msg.encode_to_vec());
+        assert_eq!(proto::ws_frame(&msg), data);
         assert_eq!(unframe(&data).unwrap(), msg);
         data[0] = 1;
         assert!(unframe(&data).unwrap_err().contains("header 1"));
