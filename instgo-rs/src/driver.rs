@@ -77,6 +77,19 @@ impl Options {
             .take_while(|a| *a != "--")
             .any(|a| a == name)
     }
+
+    /// Whether cargo runs without the network: `--offline` or `--frozen`,
+    /// `CARGO_NET_OFFLINE=true`, or `--config net.offline=true`. (`net.offline` in a cargo
+    /// config file is cargo's own to read.)
+    fn offline(&self) -> bool {
+        self.cargo_flag("--offline")
+            || self.cargo_flag("--frozen")
+            || std::env::var("CARGO_NET_OFFLINE").is_ok_and(|v| v == "true")
+            || self
+                .cargo_opts("--config")
+                .iter()
+                .any(|c| c.replace(' ', "") == "net.offline=true")
+    }
 }
 
 fn workspace(o: &Options) -> Result<Workspace> {
@@ -191,7 +204,21 @@ pub fn main(args: Vec<String>) -> Result<ExitCode> {
             let ws = workspace(&o)?;
             let dir = ws.target_dir.join("instrument");
             std::fs::create_dir_all(&dir)?;
-            runtime_build::vendor(&dir, &std::env::current_dir()?, &o.cargo_args)
+            let cwd = std::env::current_dir()?;
+            let sync_manifests = [o.cargo_opts("--sync"), o.cargo_opts("-s")]
+                .concat()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            crate::vendor::run(&crate::vendor::Request {
+                instrument_dir: &dir,
+                workspace_root: &ws.root,
+                cwd: &cwd,
+                args: &o.cargo_args,
+                sync_manifests,
+                offline: o.offline(),
+                respect_source_config: o.cargo_flag("--respect-source-config"),
+            })
         }
         other => bail!("unknown command `{other}`; see `cargo instrument --help`"),
     }
@@ -256,12 +283,7 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
         .cargo_opt("--target")
         .or_else(|| std::env::var("CARGO_BUILD_TARGET").ok());
     let tc = Toolchain::detect(&cwd, target, &instrument_dir)?;
-    let runtime = runtime_build::ensure(
-        &instrument_dir,
-        &cwd,
-        &tc,
-        o.cargo_flag("--offline") || o.cargo_flag("--frozen"),
-    )?;
+    let runtime = runtime_build::ensure(&instrument_dir, &cwd, &tc, o.offline())?;
 
     let rules_json = serde_json::to_vec_pretty(&rules)?;
     let rules_fingerprint = fingerprint::of(&[&rules_json]);

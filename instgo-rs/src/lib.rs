@@ -23,6 +23,7 @@ pub mod rule;
 pub mod runtime_build;
 pub mod rustc_args;
 pub mod shadow;
+pub mod vendor;
 pub mod workspace;
 pub mod wrapcall;
 pub mod wrapper;

@@ -104,7 +104,7 @@ fn real_rustc() -> Option<PathBuf> {
 }
 
 /// Writes the runtime's sources, manifest and lock file into `src`.
-fn write_sources(src: &Path) -> Result<()> {
+pub(crate) fn write_sources(src: &Path) -> Result<()> {
     for (name, text) in embedded::RUNTIME_FILES {
         let path = src.join(name);
         std::fs::create_dir_all(path.parent().unwrap())?;
@@ -136,28 +136,6 @@ fn standalone_manifest(text: &str) -> String {
     }
     out.push_str("\n[workspace]\n");
     out
-}
-
-/// `cargo instrument vendor [cargo vendor args]`: `cargo vendor` for the project and the
-/// runtime together (`--sync`), so that a vendored, offline build finds the runtime's
-/// dependencies in the same directory as the project's.
-pub fn vendor(
-    instrument_dir: &Path,
-    cwd: &Path,
-    args: &[String],
-) -> Result<std::process::ExitCode> {
-    let src = instrument_dir.join("runtime").join("vendor-src");
-    write_sources(&src)?;
-    let cargo = crate::workspace::cargo();
-    let status = Command::new(&cargo)
-        .current_dir(cwd)
-        .arg("vendor")
-        .arg("--sync")
-        .arg(src.join("Cargo.toml"))
-        .args(args)
-        .status()
-        .with_context(|| format!("running {cargo} vendor"))?;
-    Ok(crate::wrapper::exit_code(status))
 }
 
 /// Builds the runtime unless this exact build is there already.

@@ -45,7 +45,8 @@ fn deciding_files(start: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn cargo_home() -> Option<PathBuf> {
+/// `$CARGO_HOME`, or `~/.cargo`.
+pub(crate) fn cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))

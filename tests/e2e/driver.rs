@@ -138,9 +138,13 @@ fn subdirectories_cargo_flags_chained_wrappers_and_git_dependencies() {
     assert!(!log.exists());
 }
 
-/// A vendored, offline project: `cargo vendor` alone leaves the runtime's dependencies
-/// out (the build says what to do), `cargo instrument vendor` puts them in the same
-/// directory, and then the instrumented build needs nothing but that directory.
+/// A vendored, offline project, as a user makes one: vendor while online, then build
+/// offline. `cargo vendor` alone leaves the runtime's dependencies out (the build says what
+/// to do), `cargo instrument vendor` puts them in the same directory, and then the
+/// instrumented build needs nothing but that directory. The vendor steps reach crates.io
+/// (`cargo vendor` takes every platform's crates, which no cache of a Linux build holds);
+/// the builds run `--offline` behind a proxy that refuses every connection, so one that
+/// touched the network would fail.
 #[test]
 fn vendored_offline_builds() {
     let _l = lock();
@@ -166,9 +170,14 @@ fn vendored_offline_builds() {
         c.arg("instrument")
             .args(args)
             .current_dir(&root)
-            .env("CARGO_NET_OFFLINE", "true")
             .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_NET_OFFLINE")
             .env_remove("RUSTC_WRAPPER");
+        if args.contains(&"--offline") {
+            // Port 9 (discard) on loopback: nothing listens, every connection is refused.
+            c.env("CARGO_HTTP_PROXY", "http://127.0.0.1:9")
+                .env("CARGO_NET_RETRY", "0");
+        }
         run(&mut c)
     };
     let config = |stdout: &[u8]| {
@@ -185,7 +194,7 @@ fn vendored_offline_builds() {
     let out = run(Command::new(env!("CARGO"))
         .arg("vendor")
         .current_dir(&root)
-        .env("CARGO_NET_OFFLINE", "true"));
+        .env_remove("CARGO_NET_OFFLINE"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     config(&out.stdout);
     let out = cmd(&["build", "--offline"]);
@@ -197,6 +206,11 @@ fn vendored_offline_builds() {
     );
 
     let out = cmd(&["vendor"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    config(&out.stdout);
+    // Once vendored online, cargo's cache holds every platform's crates: an offline
+    // vendor (a user's CARGO_NET_OFFLINE, say) now finds them all.
+    let out = cmd(&["vendor", "--offline"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     config(&out.stdout);
     assert!(root.join("vendor/itoa").is_dir() && root.join("vendor/opentelemetry_sdk").is_dir());
@@ -217,4 +231,70 @@ fn vendored_offline_builds() {
     assert!(format[0]
         .attr("code.file.path")
         .is_some_and(|f| f.contains("itoa")));
+}
+
+/// Vendoring offline with a cache that has cargo's index but not the crates (what a
+/// machine has after Linux builds: `cargo vendor` also wants every other platform's
+/// crates): the error names every missing crate, the project's and the runtime's, and the
+/// commands that fetch them, instead of cargo's first download failure.
+#[test]
+fn offline_vendor_names_every_missing_crate() {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vendor-offline-missing");
+    let _ = std::fs::remove_dir_all(&root);
+    write(
+        &root.join("Cargo.toml"),
+        "[package]\nname = \"vend-missing\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nitoa = \"=1.0.18\"\n",
+    );
+    write(&root.join("src/main.rs"), "fn main() {}\n");
+    write(
+        &root.join("Cargo.lock"),
+        "version = 4\n\n[[package]]\nname = \"itoa\"\nversion = \"1.0.18\"\n\
+         source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\
+         checksum = \"8f42a60cbdf9a97f5d2305f08a87dc4e09308d1276d28c869c684d7777685682\"\n\n\
+         [[package]]\nname = \"vend-missing\"\nversion = \"0.1.0\"\ndependencies = [\"itoa\"]\n",
+    );
+    // Vendored before by plain `cargo vendor`: crates.io points at a directory without the
+    // runtime's crates, which `cargo vendor` (and so the check) must ignore.
+    write(
+        &root.join(".cargo/config.toml"),
+        "[source.crates-io]\nreplace-with = \"vendored-sources\"\n\n\
+         [source.vendored-sources]\ndirectory = \"vendor-old\"\n",
+    );
+    std::fs::create_dir_all(root.join("vendor-old")).unwrap();
+    // The machine's index cache (the runtime's build resolved through it), no crates.
+    let real_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let home = root.join("cargo-home");
+    std::fs::create_dir_all(home.join("registry/cache")).unwrap();
+    std::os::unix::fs::symlink(
+        real_home.join("registry/index"),
+        home.join("registry/index"),
+    )
+    .unwrap();
+    let out = run(Command::new(BIN)
+        .args(["instrument", "vendor"])
+        .current_dir(&root)
+        .env("CARGO_HOME", &home)
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env_remove("RUSTC_WRAPPER"));
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    for needed in ["itoa 1.0.18", "opentelemetry_sdk 0.33.", "bumpalo 3."] {
+        assert!(err.contains(needed), "{needed} not named:\n{err}");
+    }
+    // Only the runtime's graph: the collector's and the tests' crates are not asked for.
+    for unrelated in ["insta ", "axum ", "tonic "] {
+        assert!(!err.contains(unrelated), "{unrelated} named:\n{err}");
+    }
+    assert!(err.contains("cargo fetch\n"), "{err}");
+    assert!(
+        err.contains("cargo fetch --manifest-path ")
+            && err.contains("runtime/vendor-src/Cargo.toml"),
+        "{err}"
+    );
+    assert!(!err.contains("attempting to make an HTTP request"), "{err}");
+    assert!(!root.join("vendor").exists());
 }
