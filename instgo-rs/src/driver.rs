@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::embedded;
 use crate::fingerprint;
 use crate::glob;
+use crate::hostside;
 use crate::report::{CrateReport, RuleOutcome};
 use crate::rule::{self, ReadFile, RuleSet, Source};
 use crate::runtime_build::{self, Toolchain};
@@ -292,6 +293,7 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
         std::fs::write(&rules_path, &rules_json)?;
     }
     invalidate_changed(&instrument_dir, &rules, &runtime.key, o)?;
+    let host_only = host_only_packages(&ws, &instrument_dir, &cwd, &tc, o);
 
     let self_exe = std::env::current_exe().context("locating cargo-instrument")?;
     let mut c = Command::new(cargo());
@@ -323,16 +325,27 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
         .env(env::RULES, &rules_path)
         .env(env::RULES_FINGERPRINT, &rules_fingerprint)
         .env(env::RUNTIME_RLIB, &runtime.rlib)
-        .env(env::RUNTIME_DEPS, &runtime.deps_dir)
+        .env(
+            env::RUNTIME_DEPS,
+            std::env::join_paths(runtime.search_dirs()).context("the runtime's folders")?,
+        )
         .env(env::DIR, &instrument_dir)
         .env(env::LOCKFILE, ws.root.join("Cargo.lock"));
     // Doctests are compiled by rustdoc, which cargo does not run through the wrapper, and
     // link the instrumented library: they need to find the runtime's rlib and its deps.
     let mut docflags = std::env::var("RUSTDOCFLAGS").unwrap_or_default();
-    docflags.push_str(&format!(" -L dependency={}", runtime.deps_dir.display()));
+    for d in runtime.search_dirs() {
+        docflags.push_str(&format!(" -L dependency={}", d.display()));
+    }
     c.env("RUSTDOCFLAGS", docflags.trim());
     if o.strict {
         c.env(env::STRICT, "1");
+    }
+    if let Some(t) = &tc.target {
+        c.env(env::TARGET, t);
+    }
+    if let Some(path) = host_only {
+        c.env(env::HOST_ONLY, path);
     }
     let code = crate::wrapper::exit_code(c.status().context("running cargo")?);
     Ok((
@@ -343,6 +356,55 @@ pub fn build_with(cmd: &str, o: &Options) -> Result<(ExitCode, Prepared)> {
             rules,
         },
     ))
+}
+
+/// Works out which packages only build scripts and proc-macros link (`hostside`) and
+/// returns where the wrapper reads them. A package that stopped being host-only was
+/// built plain and cargo would keep that build: it is cleaned. When they cannot be told
+/// (cargo metadata failed), `None`: everything the rules reach is instrumented, which is
+/// safe, since the runtime stays off at build time, only slower.
+fn host_only_packages(
+    ws: &Workspace,
+    instrument_dir: &Path,
+    cwd: &Path,
+    tc: &Toolchain,
+    o: &Options,
+) -> Option<PathBuf> {
+    if tc.target.is_some() {
+        return None; // host units are told apart by their missing `--target`
+    }
+    let path = instrument_dir.join("host-only.json");
+    let before = hostside::HostOnly::read(&path);
+    let mut deciding_files = workspace::deciding_files(cwd);
+    deciding_files.push(ws.root.join("Cargo.lock"));
+    let manifest_path = o.cargo_opt("--manifest-path");
+    let config = o.cargo_opts("--config");
+    let query = hostside::Query {
+        cwd,
+        platform: tc.host()?,
+        manifest_path: manifest_path.as_deref(),
+        config: &config,
+        offline: o.offline(),
+        deciding_files,
+    };
+    match hostside::compute(&query, &path) {
+        Ok(now) => {
+            for (dir, spec) in before.map(|b| b.packages).unwrap_or_default() {
+                if !now.contains(&dir) {
+                    clean_package(instrument_dir, &spec, o);
+                }
+            }
+            Some(path)
+        }
+        Err(e) => {
+            eprintln!(
+                "instgo: note: cannot tell which crates only build scripts and proc-macros \
+                 link ({e:#}); instrumenting them too (the runtime stays off at build time)"
+            );
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
 }
 
 /// Cargo knows nothing of rules, so when the rules for a crate change, its artifacts are
@@ -490,11 +552,16 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
         let glob = glob::is_pattern(&r.krate);
         let mut seen = false;
         let mut quiet = 0;
+        let mut host_only = 0;
         for rep in reports {
             let mut acted = false;
             for rr in rep.rules.iter().filter(|x| x.rule == r.name) {
                 seen = true;
-                acted |= !(glob && rr.outcome == RuleOutcome::NothingSelected);
+                acted |= !(glob
+                    && matches!(
+                        rr.outcome,
+                        RuleOutcome::NothingSelected | RuleOutcome::HostOnly
+                    ));
                 let unit = format!(
                     "{}@{} ({})",
                     rep.package,
@@ -510,6 +577,10 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
                     }
                     RuleOutcome::VersionOutOfRange { found, wanted } => out.push_str(&format!(
                         "  {unit}: skipped, version {found} is outside {wanted}\n"
+                    )),
+                    RuleOutcome::HostOnly if glob => host_only += 1,
+                    RuleOutcome::HostOnly => out.push_str(&format!(
+                        "  {unit}: left alone, host-only: only build scripts and proc-macros link it\n"
                     )),
                     RuleOutcome::NothingSelected if glob => quiet += 1,
                     RuleOutcome::NothingSelected => {
@@ -533,6 +604,11 @@ pub fn render_explain(rules: &RuleSet, reports: &[CrateReport]) -> String {
                     ));
                 }
             }
+        }
+        if host_only > 0 {
+            out.push_str(&format!(
+                "  left alone in {host_only} host-only crate(s): only build scripts and proc-macros link them\n"
+            ));
         }
         if quiet > 0 {
             out.push_str(&format!(

@@ -13,6 +13,7 @@ pub mod driver;
 pub mod expand;
 pub mod fingerprint;
 pub mod glob;
+pub mod hostside;
 pub mod lockfile;
 pub mod matcher;
 pub mod modtree;

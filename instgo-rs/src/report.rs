@@ -12,6 +12,8 @@ pub enum RuleOutcome {
     VersionOutOfRange { found: String, wanted: String },
     /// Every selector was tried on every function; none held.
     NothingSelected,
+    /// Only build scripts and proc-macros link the crate (`hostside`): left alone.
+    HostOnly,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

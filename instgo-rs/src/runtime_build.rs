@@ -20,6 +20,20 @@ pub struct Runtime {
     pub key: String,
     pub rlib: PathBuf,
     pub deps_dir: PathBuf,
+    /// Built for a `--target`: where its proc-macro dependencies are (cargo puts host
+    /// artifacts beside, not under, the target's folder). Worked out, never stored, so a
+    /// `runtime.json` written before it existed still serves.
+    #[serde(skip)]
+    pub host_deps_dir: Option<PathBuf>,
+}
+
+impl Runtime {
+    /// Every folder a crate that links the runtime must search (`-L dependency=`).
+    pub fn search_dirs(&self) -> Vec<&Path> {
+        std::iter::once(self.deps_dir.as_path())
+            .chain(self.host_deps_dir.as_deref())
+            .collect()
+    }
 }
 
 pub struct Toolchain {
@@ -53,6 +67,14 @@ impl Toolchain {
             target,
             rustflags,
         })
+    }
+
+    /// The triple of the machine building (`host:` in `rustc -vV`).
+    pub fn host(&self) -> Option<&str> {
+        self.version
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .map(str::trim)
     }
 
     fn key(&self) -> String {
@@ -138,6 +160,12 @@ fn standalone_manifest(text: &str) -> String {
     out
 }
 
+fn host_deps_dir(dir: &Path, tc: &Toolchain) -> Option<PathBuf> {
+    tc.target
+        .as_ref()
+        .map(|_| dir.join("target").join("release").join("deps"))
+}
+
 /// Builds the runtime unless this exact build is there already.
 pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) -> Result<Runtime> {
     let key = tc.key();
@@ -146,7 +174,10 @@ pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) 
     if let Ok(text) = std::fs::read_to_string(&done) {
         if let Ok(rt) = serde_json::from_str::<Runtime>(&text) {
             if rt.rlib.is_file() {
-                return Ok(rt);
+                return Ok(Runtime {
+                    host_deps_dir: host_deps_dir(&dir, tc),
+                    ..rt
+                });
             }
         }
     }
@@ -213,6 +244,7 @@ pub fn ensure(instrument_dir: &Path, cwd: &Path, tc: &Toolchain, offline: bool) 
         key,
         rlib,
         deps_dir,
+        host_deps_dir: host_deps_dir(&dir, tc),
     };
     std::fs::write(&done, serde_json::to_string_pretty(&rt)?)?;
     Ok(rt)

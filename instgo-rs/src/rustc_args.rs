@@ -17,6 +17,8 @@ pub struct RustcArgs {
     pub has_argfile: bool,
     /// Names the crate can refer to through `--extern` (`noprelude:`/`priv:` dropped).
     pub externs: Vec<String>,
+    /// `--target`: cargo passes it to target units of a cross build, never to host ones.
+    pub target: Option<String>,
 }
 
 /// Options whose value is the next argument when not written `--opt=value` / `-Cvalue`.
@@ -102,6 +104,7 @@ impl RustcArgs {
             "--crate-type" => self.crate_types.extend(v.split(',').map(String::from)),
             "--edition" => self.edition = v.to_string(),
             "--out-dir" => self.out_dir = Some(v.to_string()),
+            "--target" => self.target = Some(v.to_string()),
             "--extern" => {
                 let name = v.split_once('=').map_or(v, |(n, _)| n);
                 let name = name.rsplit_once(':').map_or(name, |(_, n)| n);
@@ -207,5 +210,12 @@ mod tests {
                 == Some("/x/t.d")
         );
         assert!(parse("@/tmp/args").has_argfile);
+        assert_eq!(
+            parse("--crate-name a src/lib.rs --target x86_64-unknown-linux-gnu")
+                .target
+                .as_deref(),
+            Some("x86_64-unknown-linux-gnu")
+        );
+        assert_eq!(parse("--crate-name a src/lib.rs").target, None);
     }
 }

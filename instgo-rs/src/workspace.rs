@@ -30,8 +30,9 @@ pub struct Query {
     pub config: Vec<String>,
 }
 
-/// The files whose contents decide the workspace root and target directory.
-fn deciding_files(start: &Path) -> Vec<PathBuf> {
+/// The files whose contents decide the workspace root and target directory: the
+/// manifests and cargo configs from `start` up, and cargo's home config.
+pub(crate) fn deciding_files(start: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in start.ancestors() {
         files.push(dir.join("Cargo.toml"));

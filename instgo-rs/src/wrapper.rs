@@ -2,7 +2,9 @@
 //!
 //! One call, one crate: decide whether rules apply, rewrite into the shadow tree, hand
 //! rustc the shadow root, and make the dep-info name the originals. A crate nothing applies
-//! to goes to rustc untouched (plus the runtime's `-L`, which the final link needs).
+//! to goes to rustc untouched (plus the runtime's `-L`, which the final link needs), and so
+//! do build scripts, proc-macros and host-only crates (`hostside`); a cross build's host
+//! units get nothing at all.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -14,9 +16,10 @@ use anyhow::{Context as _, Result};
 
 use crate::cfg::Features;
 use crate::depinfo;
+use crate::hostside::HostOnly;
 use crate::lockfile;
 use crate::plan::{self, CrateInput};
-use crate::report::CrateReport;
+use crate::report::{CrateReport, RuleOutcome, RuleReport};
 use crate::rule::RuleSet;
 use crate::rustc_args::RustcArgs;
 use crate::shadow;
@@ -33,6 +36,11 @@ pub mod env {
     pub const STRICT: &str = "INSTGO_STRICT";
     /// The workspace's Cargo.lock (for `wrap_call.requires`).
     pub const LOCKFILE: &str = "INSTGO_LOCKFILE";
+    /// Set in a cross build: the triple the runtime was built for. A unit compiled
+    /// without `--target` is then the host's (`hostside`).
+    pub const TARGET: &str = "INSTGO_TARGET";
+    /// Where `hostside::compute` keeps the host-only packages of a native build.
+    pub const HOST_ONLY: &str = "INSTGO_HOST_ONLY";
 }
 
 fn var(name: &str) -> Option<String> {
@@ -48,21 +56,28 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
     let args: Vec<String> = it.map(|a| a.to_string_lossy().into_owned()).collect();
     let parsed = RustcArgs::parse(args);
 
-    let host_or_query = parsed.src().is_none()
-        || parsed.is_proc_macro()
-        || parsed.is_build_script()
+    // A host unit of a cross build links nothing instrumented (`hostside`).
+    let cross_host_unit = var(env::TARGET).is_some() && parsed.target.is_none();
+    let untouched = parsed.src().is_none()
         || parsed.has_argfile
-        || var("CARGO_PKG_NAME").is_none();
-    if host_or_query {
+        || var("CARGO_PKG_NAME").is_none()
+        || cross_host_unit;
+    if untouched {
         return exec(&rustc, &parsed.args);
     }
     let mut extra = Vec::new();
-    if let Some(deps) = var(env::RUNTIME_DEPS) {
+    let runtime_dirs = var(env::RUNTIME_DEPS).unwrap_or_default();
+    for deps in std::env::split_paths(&runtime_dirs).filter(|d| !d.as_os_str().is_empty()) {
         extra.push("-L".to_string());
-        extra.push(format!("dependency={deps}"));
+        extra.push(format!("dependency={}", deps.display()));
     }
     // The command line of an uninstrumented compile: cargo's, plus the runtime's `-L`.
     let plain = [parsed.args.clone(), extra.clone()].concat();
+    // Never rewritten, but in a native build they may link a crate they share with the
+    // application, instrumented: the `-L` lets them load it (`hostside`).
+    if parsed.is_proc_macro() || parsed.is_build_script() {
+        return exec(&rustc, &plain);
+    }
     match instrument(&rustc, &parsed, &extra, &plain) {
         Ok(Some(code)) => Ok(code),
         Ok(None) => exec(&rustc, &plain),
@@ -117,6 +132,25 @@ fn instrument(
             .dependency_version(&package, &version, dep)
     });
     out_of_range.extend(unmet);
+    if !applicable.is_empty() && !parsed.is_bin() && host_only(&manifest_dir) {
+        let report = CrateReport {
+            package,
+            version,
+            crate_name: crate_name.clone(),
+            crate_types: parsed.crate_types.clone(),
+            rules_fingerprint: var(env::RULES_FINGERPRINT).unwrap_or_default(),
+            rules: applicable
+                .iter()
+                .map(|r| RuleReport {
+                    rule: r.name.clone(),
+                    outcome: RuleOutcome::HostOnly,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        report.write(&Path::new(&dir).join("reports"), &unit)?;
+        return Ok(None);
+    }
 
     let inject_dir = Path::new(&dir).join("inject").join(&unit);
     let mut report;
@@ -281,6 +315,14 @@ fn instrument(
     };
     report.write(&reports, &unit)?;
     Ok(Some(result))
+}
+
+/// Whether only build scripts and proc-macros link the package at `manifest_dir`, as the
+/// driver worked out; read only for crates rules apply to.
+fn host_only(manifest_dir: &Path) -> bool {
+    var(env::HOST_ONLY)
+        .and_then(|p| HostOnly::read(Path::new(&p)))
+        .is_some_and(|h| h.contains(&manifest_dir.display().to_string()))
 }
 
 fn first_error(stderr: &[u8]) -> String {

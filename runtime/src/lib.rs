@@ -23,6 +23,7 @@
 
 mod aggregate;
 pub mod bridge;
+mod build_time;
 mod call;
 pub mod carry;
 pub mod control;

@@ -30,6 +30,9 @@ pub(crate) fn provider() -> Option<&'static SdkMeterProvider> {
 }
 
 fn init() -> Option<SdkMeterProvider> {
+    if crate::build_time::is_build_time() {
+        return None;
+    }
     if crate::sdk::env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return None;
     }

@@ -110,6 +110,9 @@ pub(crate) fn otlp_client(signal: &str) -> (StdHttpClient, Option<String>) {
 }
 
 fn init() -> Option<Sdk> {
+    if crate::build_time::is_build_time() {
+        return None;
+    }
     if env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         debug!("OTEL_SDK_DISABLED=true: no telemetry");
         return None;

@@ -7,6 +7,7 @@ mod collector;
 mod driver;
 mod grpc;
 mod hooks;
+mod hostside;
 mod http;
 mod opamp;
 mod protocols;

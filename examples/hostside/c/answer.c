@@ -1,0 +1,1 @@
+unsigned int c_answer(void) { return 42; }
