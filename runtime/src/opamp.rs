@@ -16,6 +16,7 @@
 mod agent;
 pub mod proto;
 pub(crate) mod remote;
+mod value;
 mod websocket;
 
 use std::sync::{Condvar, Mutex, OnceLock};

@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use super::value::{self, Value};
 use crate::control::{self, Catalog, Remote, RuleOptions};
 
 const KEYS: &str = "disabled_rules, sampling_ratio, [rules.\"NAME\"]";
@@ -21,10 +22,7 @@ const KEYS: &str = "disabled_rules, sampling_ratio, [rules.\"NAME\"]";
 /// Parses and checks `text` against the rules compiled in (`catalog`; unchecked names
 /// when the program did not say). The error names the key and what was wrong.
 pub(crate) fn parse(text: &str, catalog: Option<Catalog>) -> Result<Remote, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        // toml's message starts with its own position line; keep it one line.
-        e.to_string().lines().collect::<Vec<_>>().join(" ")
-    })?;
+    let table = value::parse_document(text)?;
     let mut remote = Remote::default();
     for (key, value) in &table {
         match key.as_str() {
@@ -36,8 +34,8 @@ pub(crate) fn parse(text: &str, catalog: Option<Catalog>) -> Result<Remote, Stri
             }
             "sampling_ratio" => {
                 let r = match value {
-                    toml::Value::Float(f) => *f,
-                    toml::Value::Integer(i) => *i as f64,
+                    Value::Float(f) => *f,
+                    Value::Integer(i) => *i as f64,
                     other => {
                         return Err(format!(
                             "sampling_ratio: expected a number between 0 and 1, found {}",
@@ -51,7 +49,7 @@ pub(crate) fn parse(text: &str, catalog: Option<Catalog>) -> Result<Remote, Stri
                 remote.sampling_ratio = Some(r);
             }
             "rules" => {
-                let toml::Value::Table(rules) = value else {
+                let Value::Table(rules) = value else {
                     return Err(format!(
                         "rules: expected tables ([rules.\"NAME\"]), found {}",
                         value.type_str()
@@ -68,8 +66,8 @@ pub(crate) fn parse(text: &str, catalog: Option<Catalog>) -> Result<Remote, Stri
     Ok(remote)
 }
 
-fn strings(value: &toml::Value, key: &str) -> Result<Vec<String>, String> {
-    let toml::Value::Array(items) = value else {
+fn strings(value: &Value, key: &str) -> Result<Vec<String>, String> {
+    let Value::Array(items) = value else {
         return Err(format!(
             "{key}: expected an array of strings, found {}",
             value.type_str()
@@ -78,7 +76,7 @@ fn strings(value: &toml::Value, key: &str) -> Result<Vec<String>, String> {
     items
         .iter()
         .map(|v| match v {
-            toml::Value::String(s) => Ok(s.trim().to_string()),
+            Value::String(s) => Ok(s.trim().to_string()),
             other => Err(format!(
                 "{key}: expected strings, found {}",
                 other.type_str()
@@ -115,10 +113,10 @@ fn check_pattern(pattern: &str, catalog: Option<Catalog>) -> Result<(), String> 
 
 fn rule_options(
     rule: &str,
-    value: &toml::Value,
+    value: &Value,
     catalog: Option<Catalog>,
 ) -> Result<RuleOptions, String> {
-    let toml::Value::Table(options) = value else {
+    let Value::Table(options) = value else {
         return Err(format!(
             "rules.{rule:?}: expected a table of options, found {}",
             value.type_str()
