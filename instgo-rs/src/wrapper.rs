@@ -61,7 +61,8 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
     let untouched = parsed.src().is_none()
         || parsed.has_argfile
         || var("CARGO_PKG_NAME").is_none()
-        || cross_host_unit;
+        || cross_host_unit
+        || from_build_script();
     if untouched {
         return exec(&rustc, &parsed.args);
     }
@@ -315,6 +316,17 @@ fn instrument(
     };
     report.write(&reports, &unit)?;
     Ok(Some(result))
+}
+
+/// A compile a build script runs itself (cargo gives build scripts `RUSTC_WRAPPER`):
+/// anyhow's, for one, compiles a probe to see whether the compiler is a nightly. It is
+/// the build script's question, asked of the compiler as it is: rewriting the probe
+/// would be answering for it, and in `--strict` mode a probe that is meant to fail would
+/// fail the build. Cargo's own compiles never have a build script's `CARGO_CFG_*`.
+fn from_build_script() -> bool {
+    ["CARGO_CFG_TARGET_OS", "TARGET", "HOST"]
+        .iter()
+        .all(|v| var(v).is_some())
 }
 
 /// Whether only build scripts and proc-macros link the package at `manifest_dir`, as the

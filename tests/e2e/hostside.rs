@@ -2,10 +2,12 @@
 //! `spawner` is linked into the app, its build script and its proc-macro; `hostonly`
 //! only into the build script and the proc-macro; the build script starts a thread of its
 //! own and compiles C through `cc`, whose `jobserver` starts threads (the built-in
-//! `std-thread-*` rules rewrite both). Built with the catalog alone and with a rule over
-//! every function of every crate, natively and for an explicit `--target`: each build
-//! succeeds under `--strict`, prints what the plain build prints, exports the app's spans,
-//! and nothing that runs during the build opens a connection.
+//! `std-thread-*` rules rewrite both), and asks the compiler through cargo's
+//! `RUSTC_WRAPPER` whether a nightly feature compiles, as anyhow's does. Built with the
+//! catalog alone and with a rule over every function of every crate, natively and for an
+//! explicit `--target`: each build succeeds under `--strict`, prints what the plain build
+//! prints, exports the app's spans, leaves the probe alone, and nothing that runs during
+//! the build opens a connection.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -86,7 +88,7 @@ fn build_scripts_and_proc_macros_link_instrumented_crates_and_stay_silent() {
         .env_remove("RUSTC_WRAPPER"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plain = run(&mut Command::new(target_dir().join("debug/hostside")));
-    assert_eq!(text(&plain.stdout), "42 42 42 42\n");
+    assert_eq!(text(&plain.stdout), "42 42 42 42 nightly=false\n");
 
     let wire = Tripwire::start();
     let triple = host_triple();
@@ -106,7 +108,19 @@ fn build_scripts_and_proc_macros_link_instrumented_crates_and_stay_silent() {
             format!("instrument/{triple}/debug/hostside"),
         ),
     ] {
+        let _ = std::fs::remove_dir_all(target_dir().join("instrument/reports"));
         build(&dir, &extra, &wire);
+        // The build script's own compile (a nightly probe, as anyhow's) is not rewritten.
+        let reports: Vec<String> = std::fs::read_dir(target_dir().join("instrument/reports"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !reports.iter().any(|r| r.starts_with("hostside_probe")),
+            "{extra:?}: {reports:?}"
+        );
         // Exports at the exit of a build script or of rustc have had their time.
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(

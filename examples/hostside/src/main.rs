@@ -9,7 +9,7 @@ fn main() {
     // SAFETY: c/answer.c takes nothing and returns an unsigned int.
     let from_c = unsafe { c_answer() };
     println!(
-        "{from_macro} {FROM_BUILD_SCRIPT} {from_c} {}",
+        "{from_macro} {FROM_BUILD_SCRIPT} {from_c} {} nightly={NIGHTLY}",
         spawner::doubled(21)
     );
 }
