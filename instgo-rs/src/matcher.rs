@@ -14,6 +14,9 @@ pub struct FnItem<'a> {
     pub self_type: Option<String>,
     /// The trait of a trait impl, or the trait a default method belongs to, as written.
     pub trait_path: Option<String>,
+    /// In an `impl` with type parameters: a type that names them may have trait impls
+    /// whose bounds they do not meet (see `rewrite::projections_possible`).
+    pub in_generic_impl: bool,
     pub vis: Vis,
     pub attrs: &'a [syn::Attribute],
     pub sig: &'a syn::Signature,
@@ -111,6 +114,7 @@ impl<'a> Walk<'a, '_> {
                         ident,
                         self_type: None,
                         trait_path: None,
+                        in_generic_impl: false,
                         vis: vis_of(&f.vis),
                         attrs: &f.attrs,
                         sig: &f.sig,
@@ -131,6 +135,7 @@ impl<'a> Walk<'a, '_> {
                                 ident,
                                 self_type: Some(self_type.clone()),
                                 trait_path: trait_path.clone(),
+                                in_generic_impl: imp.generics.type_params().next().is_some(),
                                 // A trait method is as visible as the trait and the type.
                                 vis: if trait_path.is_some() {
                                     Vis::Pub
@@ -159,6 +164,7 @@ impl<'a> Walk<'a, '_> {
                                     ident,
                                     self_type: None,
                                     trait_path: Some(trait_name.clone()),
+                                    in_generic_impl: t.generics.type_params().next().is_some(),
                                     vis: vis_of(&t.vis),
                                     attrs: &f.attrs,
                                     sig: &f.sig,

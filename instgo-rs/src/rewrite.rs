@@ -634,6 +634,7 @@ fn projections_possible(f: &FnItem<'_>) -> bool {
     syn::visit::Visit::visit_return_type(&mut finder, &f.sig.output);
     finder.0
         || f.sig.generics.type_params().next().is_some()
+        || f.in_generic_impl
         || (f.trait_path.is_some() && f.self_type.is_none())
 }
 
@@ -706,28 +707,50 @@ impl Observations<'_> {
     }
 }
 
-/// The outer attributes written on an expression (block-like ones can carry them as a
-/// function's tail).
+/// The outer attributes written on an expression: a function's tail may carry them
+/// (`#[cfg(..)] unsafe { .. }`, zerovec's `#[expect(clippy::indexing_slicing)] &mut x[r]`).
 fn outer_attrs(e: &syn::Expr) -> &[syn::Attribute] {
     use syn::Expr as E;
     match e {
-        E::Block(x) => &x.attrs,
-        E::Unsafe(x) => &x.attrs,
-        E::If(x) => &x.attrs,
-        E::Match(x) => &x.attrs,
-        E::Loop(x) => &x.attrs,
-        E::While(x) => &x.attrs,
-        E::ForLoop(x) => &x.attrs,
+        E::Array(x) => &x.attrs,
+        E::Assign(x) => &x.attrs,
         E::Async(x) => &x.attrs,
-        E::Const(x) => &x.attrs,
-        E::Macro(x) => &x.attrs,
+        E::Await(x) => &x.attrs,
+        E::Binary(x) => &x.attrs,
+        E::Block(x) => &x.attrs,
+        E::Break(x) => &x.attrs,
         E::Call(x) => &x.attrs,
-        E::MethodCall(x) => &x.attrs,
-        E::Path(x) => &x.attrs,
+        E::Cast(x) => &x.attrs,
+        E::Closure(x) => &x.attrs,
+        E::Const(x) => &x.attrs,
+        E::Continue(x) => &x.attrs,
+        E::Field(x) => &x.attrs,
+        E::ForLoop(x) => &x.attrs,
+        E::Group(x) => &x.attrs,
+        E::If(x) => &x.attrs,
+        E::Index(x) => &x.attrs,
+        E::Infer(x) => &x.attrs,
+        E::Let(x) => &x.attrs,
         E::Lit(x) => &x.attrs,
+        E::Loop(x) => &x.attrs,
+        E::Macro(x) => &x.attrs,
+        E::Match(x) => &x.attrs,
+        E::MethodCall(x) => &x.attrs,
         E::Paren(x) => &x.attrs,
-        E::Tuple(x) => &x.attrs,
+        E::Path(x) => &x.attrs,
+        E::Range(x) => &x.attrs,
+        E::RawAddr(x) => &x.attrs,
+        E::Reference(x) => &x.attrs,
+        E::Repeat(x) => &x.attrs,
+        E::Return(x) => &x.attrs,
         E::Struct(x) => &x.attrs,
+        E::Try(x) => &x.attrs,
+        E::TryBlock(x) => &x.attrs,
+        E::Tuple(x) => &x.attrs,
+        E::Unary(x) => &x.attrs,
+        E::Unsafe(x) => &x.attrs,
+        E::While(x) => &x.attrs,
+        E::Yield(x) => &x.attrs,
         _ => &[],
     }
 }

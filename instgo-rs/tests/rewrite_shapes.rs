@@ -91,6 +91,14 @@ shape!(
     "fn die() -> ! { panic!(\"x\") }\nconst fn k() -> u8 { 1 }\n"
 );
 shape!(
+    lint_attributes_on_any_tail_stay_in_front,
+    "struct V(Vec<u8>);\nimpl V {\n    fn at(&mut self, r: std::ops::Range<usize>) -> &mut [u8] {\n        #[expect(clippy::indexing_slicing)]\n        &mut self.0[r]\n    }\n}\n"
+);
+shape!(
+    errors_in_generic_impls_are_recorded_by_type_name,
+    "struct Ref<B, T>(B, T);\nimpl<B: AsRef<[u8]>, T> Ref<B, T> {\n    fn split(bytes: B) -> Result<usize, SizeError<B, T>> {\n        let n = check::<B, T>(&bytes)?;\n        Ok(n)\n    }\n}\n"
+);
+shape!(
     cfg_attributes_on_the_tail_stay_in_front,
     "fn digits(x: usize) -> Result<u8, ()> {\n    #[cfg(debug_assertions)]\n    {\n        Ok(1)\n    }\n    #[cfg(not(debug_assertions))]\n    unsafe {\n        Ok(2)\n    }\n}\n"
 );

@@ -63,3 +63,45 @@ pub fn fib(n: u64) -> u64 {
         fib(n - 1) + fib(n - 2)
     }
 }
+
+/// Bytes viewed as a `T`, in zerocopy's shape: the error is `Display` only for a `T` that
+/// is [`Layout`], which the impl below does not require of its `T`.
+pub struct View<T>(std::marker::PhantomData<T>);
+
+/// Types with a known size.
+pub trait Layout {
+    /// The size.
+    const SIZE: usize;
+}
+
+/// Too few bytes for a `T`.
+pub struct SizeError<T>(std::marker::PhantomData<T>);
+
+impl<T: Layout> std::fmt::Display for SizeError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "fewer than {} bytes", T::SIZE)
+    }
+}
+
+impl<T> View<T> {
+    /// How many of `n` bytes there are for a view (`?` on a `Result<_, SizeError<T>>`).
+    pub fn prefix(bytes: &[u8], n: usize) -> Result<usize, SizeError<T>> {
+        let ok = Self::check(bytes.len() >= n)?;
+        Ok(if ok { n } else { 0 })
+    }
+
+    fn check(ok: bool) -> Result<bool, SizeError<T>> {
+        if ok {
+            Ok(ok)
+        } else {
+            Err(SizeError(std::marker::PhantomData))
+        }
+    }
+}
+
+/// The bytes from `at` on, with a lint attribute on the tail expression, as zerovec
+/// writes it.
+pub fn rest(bytes: &mut [u8], at: usize) -> &mut [u8] {
+    #[allow(clippy::indexing_slicing)]
+    &mut bytes[at..]
+}

@@ -66,3 +66,13 @@ pub fn explode(what: &str) -> u32 {
 pub fn on_thread(n: u64) -> u64 {
     std::thread::spawn(move || geometry::fib(n)).join().unwrap_or(0)
 }
+
+/// A hash of `bytes`, with `as_ref()` on a slice left to inference, as ureq 3 writes it.
+/// Instrumented, this crate links the runtime's dependencies, whose impls take part in
+/// inference here: winnow's `AsRef<Bytes> for [u8]` made this ambiguous (E0282).
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.as_ref().hash(&mut h);
+    h.finish()
+}
